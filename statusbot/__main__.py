@@ -1,0 +1,7 @@
+"""``python -m statusbot``."""
+
+import sys
+
+from statusbot.cli import main
+
+sys.exit(main())
