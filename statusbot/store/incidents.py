@@ -1,0 +1,253 @@
+"""Incidents: opening, updating (with coalescing), resolving, and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+
+from statusbot.model import (
+    DeliveryStatus,
+    EventKind,
+    Impact,
+    Incident,
+    IncidentUpdate,
+    OpenIncident,
+    Phase,
+    ResolveIncident,
+    UpdateIncident,
+)
+from statusbot.store import tables as t
+from statusbot.store.codec import dumps, from_ms, loads, opt_from_ms, to_ms, unique
+from statusbot.store.errors import StoreError
+from statusbot.store.outbox import OutboxMixin, incident_snapshot
+
+
+class IncidentsMixin(OutboxMixin):
+    """Incident changes (called through ``Tx.apply``) and incident reads."""
+
+    def _open_incident(self, change: OpenIncident, channels: Sequence[str]) -> Incident:
+        at = to_ms(change.at)
+        incident_id: int = self._conn.execute(
+            t.incident.insert()
+            .values(
+                title=change.title,
+                phase=change.phase.value,
+                impact=change.impact.value,
+                auto=int(change.auto),
+                opened_at=at,
+                resolved_at=None,
+            )
+            .returning(t.incident.c.id)
+        ).scalar_one()
+        self._join_components(incident_id, change.components, at, start=0)
+        update_id = self._add_update(
+            incident_id, at, EventKind.INCIDENT_OPENED, change.phase, change.message
+        )
+        inc = self._incident_or_fail(incident_id)
+        payload = self._payload(
+            EventKind.INCIDENT_OPENED, change.at, change.message, incident=inc, update_id=update_id
+        )
+        self._emit(payload, change.at, channels, incident_id=incident_id)
+        return inc
+
+    def _update_incident(self, change: UpdateIncident, channels: Sequence[str]) -> Incident:
+        inc = self._incident_or_fail(change.incident_id, open_only=True)
+        at = to_ms(change.at)
+        phase = inc.phase if change.phase is None else change.phase
+        if phase is Phase.RESOLVED:
+            raise StoreError(f"incident {inc.id}: resolve it with a ResolveIncident change")
+        if phase is not inc.phase:
+            self._conn.execute(
+                update(t.incident).where(t.incident.c.id == inc.id).values(phase=phase.value)
+            )
+        ic = t.incident_component.c
+        fresh = [cid for cid in unique(change.add_components) if cid not in inc.components]
+        again = [cid for cid in change.add_components if cid in inc.recovered]
+        self._join_components(inc.id, fresh, at, start=len(inc.components))
+        if again:  # failing again after it had recovered
+            self._conn.execute(
+                update(t.incident_component)
+                .where(ic.incident_id == inc.id, ic.component_id.in_(again))
+                .values(recovered_at=None)
+            )
+        if change.recovered:
+            self._conn.execute(
+                update(t.incident_component)
+                .where(
+                    ic.incident_id == inc.id,
+                    ic.component_id.in_(list(change.recovered)),
+                    ic.recovered_at.is_(None),
+                )
+                .values(recovered_at=at)
+            )
+        update_id = self._add_update(inc.id, at, change.kind, phase, change.message)
+        inc = self._incident_or_fail(inc.id)
+        if not (change.coalesce and self._fold_into_opening(inc, change.message)):
+            payload = self._payload(
+                change.kind, change.at, change.message, incident=inc, update_id=update_id
+            )
+            self._emit(payload, change.at, channels, incident_id=inc.id)
+        return inc
+
+    def _fold_into_opening(self, inc: Incident, message: str) -> bool:
+        """Rewrite the incident's opening event if none of its deliveries has started yet.
+
+        Its components and incident snapshot are refreshed and ``message`` is appended on a new
+        line. Returns False (nothing changed) once any of them was attempted or left pending.
+        """
+        e, d = t.event.c, t.delivery.c
+        row = self._conn.execute(
+            select(e.id, e.payload, e.ts)
+            .where(e.incident_id == inc.id, e.kind == EventKind.INCIDENT_OPENED.value)
+            .order_by(e.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return False
+        started = self._conn.execute(
+            select(func.count()).where(
+                d.event_id == row.id,
+                (d.status != DeliveryStatus.PENDING.value) | (d.attempts != 0),
+            )
+        ).scalar_one()
+        if started:
+            return False
+        payload = loads(row.payload)
+        opened_at = from_ms(row.ts)
+        names = self._component_names(inc.components)
+        previous = str(payload.get("message") or "")
+        payload.update(
+            message=f"{previous}\n{message}" if previous else message,
+            phase=inc.phase.value,
+            incident=incident_snapshot(inc, opened_at),
+            components=[{"id": cid, "name": names[cid]} for cid in inc.components],
+        )
+        self._conn.execute(update(t.event).where(e.id == row.id).values(payload=dumps(payload)))
+        return True
+
+    def _resolve_incident(self, change: ResolveIncident, channels: Sequence[str]) -> Incident:
+        inc = self._incident_or_fail(change.incident_id, open_only=True)
+        at = to_ms(change.at)
+        self._conn.execute(
+            update(t.incident)
+            .where(t.incident.c.id == inc.id)
+            .values(phase=Phase.RESOLVED.value, resolved_at=at)
+        )
+        update_id = self._add_update(
+            inc.id, at, EventKind.INCIDENT_RESOLVED, Phase.RESOLVED, change.message
+        )
+        inc = self._incident_or_fail(inc.id)
+        payload = self._payload(
+            EventKind.INCIDENT_RESOLVED,
+            change.at,
+            change.message,
+            incident=inc,
+            update_id=update_id,
+        )
+        self._emit(payload, change.at, channels, incident_id=inc.id)
+        return inc
+
+    def _join_components(self, incident_id: int, ids: Sequence[str], at: int, start: int) -> None:
+        ids = unique(ids)
+        if not ids:
+            return
+        self._ensure_components(ids)
+        self._conn.execute(
+            t.incident_component.insert(),
+            [
+                {
+                    "incident_id": incident_id,
+                    "component_id": cid,
+                    "position": start + i,
+                    "added_at": at,
+                    "recovered_at": None,
+                }
+                for i, cid in enumerate(ids)
+            ],
+        )
+
+    def _add_update(
+        self, incident_id: int, at: int, kind: EventKind, phase: Phase, message: str
+    ) -> int:
+        return int(
+            self._conn.execute(
+                t.incident_update.insert()
+                .values(
+                    incident_id=incident_id,
+                    ts=at,
+                    kind=kind.value,
+                    phase=phase.value,
+                    message=message,
+                )
+                .returning(t.incident_update.c.id)
+            ).scalar_one()
+        )
+
+    def _incident_or_fail(self, incident_id: int, *, open_only: bool = False) -> Incident:
+        inc = self.incident(incident_id)
+        if inc is None:
+            raise StoreError(f"no incident {incident_id}")
+        if open_only and not inc.is_open:
+            raise StoreError(f"incident {incident_id} is resolved")
+        return inc
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def open_incidents(self) -> list[Incident]:
+        """Unresolved incidents, oldest first, with their updates."""
+        i = t.incident.c
+        return self._incidents(
+            select(t.incident).where(i.resolved_at.is_(None)).order_by(i.opened_at, i.id)
+        )
+
+    def incident(self, incident_id: int) -> Incident | None:
+        """One incident with its updates (oldest first), or None."""
+        found = self._incidents(select(t.incident).where(t.incident.c.id == incident_id))
+        return found[0] if found else None
+
+    def incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
+        """Incidents newest first (by opening time), with their updates."""
+        i = t.incident.c
+        return self._incidents(
+            select(t.incident).order_by(i.opened_at.desc(), i.id.desc()).limit(limit).offset(offset)
+        )
+
+    def _incidents(self, query: Select[Any]) -> list[Incident]:
+        rows = list(self._conn.execute(query))
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        ic, u = t.incident_component.c, t.incident_update.c
+        members: dict[int, list[tuple[str, bool]]] = {}
+        for inc_id, cid, rec in self._conn.execute(
+            select(ic.incident_id, ic.component_id, ic.recovered_at)
+            .where(ic.incident_id.in_(ids))
+            .order_by(ic.incident_id, ic.position)
+        ):
+            members.setdefault(inc_id, []).append((cid, rec is not None))
+        updates: dict[int, list[IncidentUpdate]] = {}
+        for r in self._conn.execute(
+            select(t.incident_update).where(u.incident_id.in_(ids)).order_by(u.incident_id, u.id)
+        ):
+            updates.setdefault(r.incident_id, []).append(
+                IncidentUpdate(
+                    r.id, r.incident_id, from_ms(r.ts), EventKind(r.kind), Phase(r.phase), r.message
+                )
+            )
+        return [
+            Incident(
+                id=row.id,
+                title=row.title,
+                phase=Phase(row.phase),
+                impact=Impact(row.impact),
+                components=tuple(cid for cid, _ in members.get(row.id, [])),
+                opened_at=from_ms(row.opened_at),
+                resolved_at=opt_from_ms(row.resolved_at),
+                auto=bool(row.auto),
+                recovered=frozenset(cid for cid, rec in members.get(row.id, []) if rec),
+                updates=tuple(updates.get(row.id, [])),
+            )
+            for row in rows
+        ]

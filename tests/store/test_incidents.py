@@ -1,0 +1,300 @@
+"""apply() for incidents: state, timeline, event and one delivery per channel, atomically."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from statusbot.model import (
+    DeliveryStatus,
+    EventKind,
+    Impact,
+    Incident,
+    OpenIncident,
+    Phase,
+    ResolveIncident,
+    UpdateIncident,
+)
+from statusbot.store import Store, StoreError
+from tests.store.conftest import CHANNELS, T0
+
+
+def _open(store: Store, components: tuple[str, ...] = ("api",), auto: bool = True) -> Incident:
+    with store.write(durable=True) as tx:
+        inc = tx.apply(
+            OpenIncident(
+                "API errors", Impact.MAJOR, components, "We are looking into it.", T0, auto
+            ),
+            CHANNELS,
+        )
+    assert isinstance(inc, Incident)
+    return inc
+
+
+def test_open_writes_incident_update_event_and_deliveries(store: Store) -> None:
+    inc = _open(store, ("api", "db", "api"))
+    assert (inc.title, inc.phase, inc.impact, inc.auto) == (
+        "API errors",
+        Phase.INVESTIGATING,
+        Impact.MAJOR,
+        True,
+    )
+    assert inc.components == ("api", "db")
+    assert inc.is_open
+    assert inc.opened_at == T0
+    assert [(u.kind, u.phase, u.message) for u in inc.updates] == [
+        (EventKind.INCIDENT_OPENED, Phase.INVESTIGATING, "We are looking into it.")
+    ]
+    with store.read() as tx:
+        assert tx.open_incidents() == [inc]
+        assert tx.incident(inc.id) == inc
+        [event] = tx.events()
+        deliveries = tx.deliveries()
+    assert (event.kind, event.at, event.incident_id, event.maintenance_id) == (
+        EventKind.INCIDENT_OPENED,
+        T0,
+        inc.id,
+        None,
+    )
+    assert event.payload == {
+        "kind": "incident.opened",
+        "at": T0.isoformat(),
+        "message": "We are looking into it.",
+        "phase": "investigating",
+        "incident": {
+            "id": inc.id,
+            "title": "API errors",
+            "phase": "investigating",
+            "impact": "major",
+            "auto": True,
+            "opened_at": T0.isoformat(),
+            "resolved_at": None,
+            "duration_seconds": 0.0,
+        },
+        "maintenance": None,
+        "components": [{"id": "api", "name": "Public API"}, {"id": "db", "name": "Database"}],
+        "update_id": inc.updates[0].id,
+    }
+    assert [(d.event_id, d.channel, d.status, d.attempts, d.created_at) for d in deliveries] == [
+        (event.id, "mastodon", DeliveryStatus.PENDING, 0, T0),
+        (event.id, "x", DeliveryStatus.PENDING, 0, T0),
+    ]
+
+
+def test_update_joins_components_marks_recovery_and_announces(store: Store) -> None:
+    inc = _open(store)
+    at = T0 + timedelta(minutes=5)
+    with store.write(durable=True) as tx:
+        updated = tx.apply(
+            UpdateIncident(
+                inc.id,
+                at,
+                "Database too.",
+                Phase.IDENTIFIED,
+                add_components=("db", "web"),
+                recovered=("api",),
+            ),
+            CHANNELS,
+        )
+    assert isinstance(updated, Incident)
+    assert updated.phase is Phase.IDENTIFIED
+    assert updated.components == ("api", "db", "web")
+    assert updated.recovered == frozenset({"api"})
+    assert [u.kind for u in updated.updates] == [
+        EventKind.INCIDENT_OPENED,
+        EventKind.INCIDENT_UPDATED,
+    ]
+    with store.write(durable=True) as tx:  # api fails again: no longer recovered
+        again = tx.apply(UpdateIncident(inc.id, at, "API again.", add_components=("api",)), ())
+    assert isinstance(again, Incident)
+    assert again.recovered == frozenset()
+    assert again.phase is Phase.IDENTIFIED
+    with store.read() as tx:
+        events = tx.events()
+        assert len(tx.deliveries()) == 2 + 2  # the last update went to no channel
+    assert [e.kind for e in events] == [
+        EventKind.INCIDENT_OPENED,
+        EventKind.INCIDENT_UPDATED,
+        EventKind.INCIDENT_UPDATED,
+    ]
+    payload = events[1].payload
+    assert payload["phase"] == "identified"
+    assert payload["message"] == "Database too."
+    assert payload["update_id"] == updated.updates[1].id
+    assert payload["components"] == [
+        {"id": "api", "name": "Public API"},
+        {"id": "db", "name": "Database"},
+        {"id": "web", "name": "Website"},
+    ]
+    assert payload["incident"]["duration_seconds"] == 300.0  # type: ignore[index]
+
+
+def test_reminder_kind_is_kept(store: Store) -> None:
+    inc = _open(store)
+    with store.write(durable=True) as tx:
+        tx.apply(
+            UpdateIncident(
+                inc.id, T0 + timedelta(minutes=30), "Still on it.", kind=EventKind.INCIDENT_REMINDER
+            ),
+            CHANNELS,
+        )
+    with store.read() as tx:
+        assert tx.events()[-1].kind is EventKind.INCIDENT_REMINDER
+        assert tx.incident(inc.id).updates[-1].kind is EventKind.INCIDENT_REMINDER  # type: ignore[union-attr]
+
+
+def test_resolve(store: Store) -> None:
+    inc = _open(store)
+    at = T0 + timedelta(minutes=42)
+    with store.write(durable=True) as tx:
+        done = tx.apply(ResolveIncident(inc.id, at, "Fixed."), CHANNELS)
+    assert isinstance(done, Incident)
+    assert done.phase is Phase.RESOLVED
+    assert done.resolved_at == at
+    assert not done.is_open
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+        event = tx.events()[-1]
+        assert len(tx.deliveries()) == 4
+    assert event.kind is EventKind.INCIDENT_RESOLVED
+    assert event.payload["incident"] == {
+        "id": inc.id,
+        "title": "API errors",
+        "phase": "resolved",
+        "impact": "major",
+        "auto": True,
+        "opened_at": T0.isoformat(),
+        "resolved_at": at.isoformat(),
+        "duration_seconds": 2520.0,
+    }
+    with (
+        pytest.raises(StoreError, match=f"^incident {inc.id} is resolved$"),
+        store.write(durable=True) as tx,
+    ):
+        tx.apply(UpdateIncident(inc.id, at, "More?"), CHANNELS)
+    with (
+        pytest.raises(StoreError, match=f"^incident {inc.id} is resolved$"),
+        store.write(durable=True) as tx,
+    ):
+        tx.apply(ResolveIncident(inc.id, at, "Again?"), CHANNELS)
+
+
+def test_unknown_incident(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"^no incident 42$"), store.write(durable=True) as tx:
+        tx.apply(UpdateIncident(42, T0, "?"), CHANNELS)
+    with pytest.raises(StoreError, match=r"^no incident 42$"), store.write(durable=True) as tx:
+        tx.apply(ResolveIncident(42, T0, "?"), CHANNELS)
+
+
+def test_an_exception_after_apply_leaves_nothing(store: Store) -> None:
+    """Invariant 1: state change and announcements commit together or not at all."""
+
+    def open_then_crash() -> None:
+        with store.write(durable=True) as tx:
+            tx.apply(
+                OpenIncident("Down", Impact.CRITICAL, ("newcomp",), "Down.", T0, True), CHANNELS
+            )
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        open_then_crash()
+    with store.read() as tx:
+        assert tx.incidents() == []
+        assert tx.events() == []
+        assert tx.deliveries() == []
+        assert tx.outbox_summary() == {}
+    inc = _open(store)
+
+    def resolve_then_crash() -> None:
+        with store.write(durable=True) as tx:
+            tx.apply(ResolveIncident(inc.id, T0, "Fixed."), CHANNELS)
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        resolve_then_crash()
+    with store.read() as tx:
+        assert tx.incident(inc.id) == inc
+        assert len(tx.events()) == 1
+
+
+def test_coalescing_folds_into_an_undelivered_opening(store: Store) -> None:
+    inc = _open(store)
+    with store.write(durable=True) as tx:
+        tx.apply(
+            UpdateIncident(
+                inc.id,
+                T0 + timedelta(seconds=20),
+                "Database affected too.",
+                add_components=("db",),
+                coalesce=True,
+            ),
+            CHANNELS,
+        )
+    with store.read() as tx:
+        [event] = tx.events()  # one incident, one post
+        assert len(tx.deliveries()) == 2
+        updated = tx.incident(inc.id)
+    assert updated is not None
+    assert len(updated.updates) == 2
+    assert event.kind is EventKind.INCIDENT_OPENED
+    assert event.at == T0
+    assert event.payload["message"] == "We are looking into it.\nDatabase affected too."
+    assert event.payload["components"] == [
+        {"id": "api", "name": "Public API"},
+        {"id": "db", "name": "Database"},
+    ]
+
+
+def test_coalescing_stops_once_a_delivery_started(store: Store) -> None:
+    inc = _open(store)
+    with store.write(durable=True) as tx:
+        first = tx.deliveries(channel="x")[0]
+        tx.mark_sending(first.id)
+    with store.write(durable=True) as tx:
+        tx.apply(
+            UpdateIncident(
+                inc.id,
+                T0 + timedelta(seconds=20),
+                "Database affected too.",
+                add_components=("db",),
+                coalesce=True,
+            ),
+            CHANNELS,
+        )
+    with store.read() as tx:
+        events = tx.events()
+        assert len(tx.deliveries()) == 4
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
+    assert events[0].payload["message"] == "We are looking into it."
+    assert events[1].payload["message"] == "Database affected too."
+
+
+def test_without_coalesce_an_update_is_its_own_post(store: Store) -> None:
+    inc = _open(store)
+    with store.write(durable=True) as tx:
+        tx.apply(UpdateIncident(inc.id, T0, "Separate."), CHANNELS)
+    with store.read() as tx:
+        assert len(tx.events()) == 2
+
+
+def test_listing_newest_first_with_paging(store: Store) -> None:
+    ids = []
+    for i in range(3):
+        with store.write(durable=True) as tx:
+            inc = tx.apply(
+                OpenIncident(f"#{i}", Impact.MINOR, ("web",), "m", T0 + timedelta(hours=i), False),
+                (),
+            )
+            ids.append(inc.id)
+    with store.read() as tx:
+        assert [i.id for i in tx.incidents()] == ids[::-1]
+        assert [i.id for i in tx.incidents(limit=1, offset=1)] == [ids[1]]
+        assert all(i.updates for i in tx.incidents())
+        assert [i.id for i in tx.open_incidents()] == ids
+
+
+def test_update_cannot_resolve(store: Store) -> None:
+    inc = _open(store)
+    with pytest.raises(StoreError, match="ResolveIncident"), store.write(durable=True) as tx:
+        tx.apply(UpdateIncident(inc.id, T0, "done", Phase.RESOLVED), CHANNELS)
