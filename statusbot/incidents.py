@@ -1,0 +1,228 @@
+"""Incident rules: confirmed transitions → Changes for the store. Pure: no I/O, no clock reads.
+
+What a customer should experience (DESIGN, "Incidents"):
+
+- a component that drops out opens an incident (auto), in plain words, within seconds;
+- components that drop out within ``storm_window`` of an auto incident's opening join it (one
+  incident, one post: the update is marked ``coalesce``);
+- a component that recovers is reported; when the last one recovers the incident is resolved,
+  with how long the outage lasted. Manual incidents are the operator's: never auto-resolved;
+- nothing is opened for a component while its maintenance lasts; if it is still failing when the
+  maintenance ends, :func:`on_maintenance_over` opens the incident then.
+
+Public text never contains ``Transition.reason``: probe reasons name internal hosts and belong in
+logs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from statusbot.model import (
+    Change,
+    Impact,
+    Incident,
+    OpenIncident,
+    ResolveIncident,
+    State,
+    Transition,
+    UpdateIncident,
+)
+
+__all__ = ["IncidentPolicy", "humanize_duration", "on_maintenance_over", "on_transition"]
+
+
+@dataclass(frozen=True)
+class IncidentPolicy:
+    """Names customers see and the thresholds of the rules."""
+
+    names: Mapping[str, str]
+    """Component id → display name (the id is shown when missing)."""
+    storm_window: timedelta = timedelta(seconds=60)
+    open_on: State = State.DOWN
+    """DOWN, or DEGRADED to also open (impact minor) on degraded."""
+
+    def __post_init__(self) -> None:
+        if self.open_on not in (State.DOWN, State.DEGRADED):
+            raise ValueError(f"open_on must be down or degraded, not {self.open_on}")
+
+    def name(self, component_id: str) -> str:
+        """The display name of a component."""
+        return self.names.get(component_id, component_id)
+
+    def is_bad(self, state: State) -> bool:
+        """Whether ``state`` is bad enough to be an incident."""
+        return state.severity >= self.open_on.severity
+
+
+def on_transition(
+    tr: Transition,
+    open_incidents: Sequence[Incident],
+    in_maintenance: AbstractSet[str],
+    policy: IncidentPolicy,
+) -> list[Change]:
+    """The changes one confirmed transition asks for (often none)."""
+    component = tr.component_id
+    if component in in_maintenance:
+        return []
+    incidents = sorted((i for i in open_incidents if i.is_open), key=lambda i: (i.opened_at, i.id))
+    if policy.is_bad(tr.new):
+        return _went_bad(tr, incidents, policy)
+    return _went_good(tr, incidents, policy)
+
+
+def on_maintenance_over(
+    components: Iterable[str],
+    states: Mapping[str, State],
+    open_incidents: Sequence[Incident],
+    policy: IncidentPolicy,
+    now: datetime,
+) -> list[Change]:
+    """Open one incident for the components still failing when their maintenance ended."""
+    incidents = [i for i in open_incidents if i.is_open]
+    failing = [
+        c
+        for c in dict.fromkeys(components)
+        if policy.is_bad(states.get(c, State.UNKNOWN)) and not _covering(c, incidents)
+    ]
+    if not failing:
+        return []
+    return [_open(failing, states, now, policy, after_maintenance=True)]
+
+
+def humanize_duration(seconds: float) -> str:
+    """Two units at most: "45 seconds", "12 minutes", "1 hour 5 minutes", "2 days 3 hours"."""
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        parts = [(days, "day"), (hours, "hour")]
+    elif hours:
+        parts = [(hours, "hour"), (minutes, "minute")]
+    elif minutes:
+        parts = [(minutes, "minute")]
+    else:
+        return _plural(secs, "second")
+    return " ".join(_plural(n, unit) for n, unit in parts if n)
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy) -> list[Change]:
+    component, name = tr.component_id, policy.name(tr.component_id)
+    covering = _covering(component, incidents)
+    if covering:
+        if tr.new is State.DOWN and tr.old is State.DEGRADED:
+            message = f"{name} is now not responding at all. We are working on it."
+            return [UpdateIncident(covering[-1].id, tr.at, message)]
+        return []
+    if policy.is_bad(tr.old):
+        return []  # was already bad and its incident was closed by hand: the operator decided
+    storm = [
+        i
+        for i in incidents
+        if i.auto
+        and component not in i.components
+        and timedelta(0) <= tr.at - i.opened_at <= policy.storm_window
+    ]
+    if storm:
+        return [
+            UpdateIncident(
+                storm[-1].id,
+                tr.at,
+                f"Also affected: {name}.",
+                add_components=(component,),
+                coalesce=True,
+            )
+        ]
+    return [_open([component], {component: tr.new}, tr.at, policy)]
+
+
+def _went_good(tr: Transition, incidents: list[Incident], policy: IncidentPolicy) -> list[Change]:
+    component, name = tr.component_id, policy.name(tr.component_id)
+    still_slow = (
+        f" {name} is still slower than usual; we keep an eye on it."
+        if tr.new is State.DEGRADED
+        else ""
+    )
+    changes: list[Change] = []
+    for incident in incidents:
+        if (
+            not incident.auto
+            or component not in incident.components
+            or component in incident.recovered
+        ):
+            continue
+        others = [c for c in incident.components if c != component and c not in incident.recovered]
+        if others:
+            message = (
+                f"{name} has recovered; we are still working on "
+                f"{_join(policy.name(c) for c in others)}.{still_slow}"
+            )
+            changes.append(UpdateIncident(incident.id, tr.at, message, recovered=(component,)))
+        else:
+            names = [policy.name(c) for c in incident.components]
+            lasted = humanize_duration(incident.duration(tr.at))
+            message = (
+                f"{_join(names)} {_verb(names)} working normally again. "
+                f"The outage lasted {lasted}.{still_slow}"
+            )
+            changes.append(ResolveIncident(incident.id, tr.at, message))
+    return changes
+
+
+def _covering(component: str, incidents: Sequence[Incident]) -> list[Incident]:
+    """Open incidents in which ``component`` is (still) affected."""
+    return [i for i in incidents if component in i.components and component not in i.recovered]
+
+
+def _open(
+    components: Sequence[str],
+    states: Mapping[str, State],
+    at: datetime,
+    policy: IncidentPolicy,
+    *,
+    after_maintenance: bool = False,
+) -> OpenIncident:
+    down = [policy.name(c) for c in components if states.get(c) is State.DOWN]
+    slow = [policy.name(c) for c in components if states.get(c) is not State.DOWN]
+    everyone = _join(policy.name(c) for c in components)
+    parts = []
+    if down:
+        parts.append(f"{_join(down)} {_verb(down)} not responding")
+    if slow:
+        parts.append(f"{_join(slow)} {_verb(slow)} slower than usual or partly failing")
+    when = " after the scheduled maintenance" if after_maintenance else ""
+    message = f"{' and '.join(parts)}{when}. We are investigating and will post an update soon."
+    return OpenIncident(
+        title=f"{everyone} outage" if down else f"{everyone} degraded performance",
+        impact=Impact.MAJOR if down else Impact.MINOR,
+        components=tuple(components),
+        message=message,
+        at=at,
+        auto=True,
+    )
+
+
+# --- words -------------------------------------------------------------------------------------
+
+
+def _join(names: Iterable[str]) -> str:
+    """Names joined the way people write them: A · A and B · A, B and C."""
+    items = list(names)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _verb(names: Sequence[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
