@@ -1,0 +1,126 @@
+"""``statusbot demo``: the whole loop on one machine, no credentials, no internet.
+
+Starts a sample HTTP service on loopback, watches it with the real daemon, takes the service
+down, brings it back, and narrates what happens: detection, the incident, the announcements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from statusbot import config as configmod
+from statusbot.runtime import Daemon
+from statusbot.store import Store, StoreError
+
+
+class SampleService:
+    """A tiny HTTP service that can really go away (port closed) and come back."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/health", _healthy)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def _healthy(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(directory: Path, port: int) -> Path:
+    text = resources.files("statusbot").joinpath("data/config/demo.yaml").read_text("utf-8")
+    path = directory / "config.yaml"
+    path.write_text(text.replace("__PORT__", str(port)).replace("__DIR__", str(directory)), "utf-8")
+    return path
+
+
+def say(start: float, text: str) -> None:
+    print(f"\033[1m[demo +{time.monotonic() - start:5.1f}s]\033[0m {text}", flush=True)
+
+
+async def _follow_outbox(store_url: str, start: float) -> None:
+    """Print every announcement the daemon queues, as the console channel will."""
+    seen = 0
+    store: Store | None = None
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            store = store or Store.open(store_url)
+            with store.read() as tx:
+                events = tx.events(since_id=seen)
+        except StoreError:  # the daemon may still be creating the database
+            continue
+        for event in events:
+            seen = max(seen, event.id)
+            payload = event.payload
+            components: list[dict[str, str]] = payload.get("components", [])  # type: ignore[assignment]
+            names = ", ".join(c["name"] for c in components)
+            say(
+                start,
+                f"📣 announcement queued [{event.kind}] {names}: {payload.get('message', '')}",
+            )
+
+
+async def run_demo(down_after: float = 20, down_for: float = 25, settle: float = 15) -> int:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="statusbot-demo-") as tmp:
+        directory = Path(tmp)
+        path = write_config(directory, port)
+        config = configmod.load(path)
+        service = SampleService(port)
+        await service.start()
+        start = time.monotonic()
+        say(start, f"sample service up on http://127.0.0.1:{port}/health; config {path}")
+        say(start, "statusbot checks it every 2s; 2 failures in a row confirm an outage")
+        daemon = Daemon(config, path)
+        running = asyncio.create_task(daemon.run())
+        follower = asyncio.create_task(_follow_outbox(config.store_url(), start))
+        await asyncio.sleep(down_after)
+        say(start, "⚡ taking the sample service DOWN (its port closes)")
+        await service.stop()
+        await asyncio.sleep(down_for)
+        say(start, "🔧 bringing the sample service back UP")
+        await service.start()
+        await asyncio.sleep(settle)
+        daemon.stop()
+        await running
+        follower.cancel()
+        await service.stop()
+        say(start, "done. What the store holds now (statusbot incident list):")
+        from statusbot.cli import main  # noqa: PLC0415 - the CLI imports this module
+
+        main(["incident", "list", "-c", str(path), "--log-level", "warning"])
+        print(f"\nTry it on your own services: statusbot validate -c {path.name} (see README).")
+    return 0
+
+
+def main() -> int:
+    try:
+        return asyncio.run(run_demo())
+    except KeyboardInterrupt:
+        print("demo interrupted", file=sys.stderr)
+        return 130

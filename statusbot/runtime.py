@@ -1,0 +1,300 @@
+"""The daemon: schedules every check, hands results to the single writer, stops cleanly.
+
+Probes are coroutines on one event loop (APScheduler ``AsyncIOScheduler``), each under its own
+deadline, so a slow target never starves the others. Results go through an asyncio queue to one
+writer thread that owns the database and the detection state (``Pipeline``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from statusbot import config as configmod
+from statusbot.config import Config, ConfigError, ResolvedCheck
+from statusbot.model import CheckResult, Clock, utcnow
+from statusbot.pipeline import Pipeline
+from statusbot.probes import ping_key, run_check
+from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
+from statusbot.probes.heartbeat import HeartbeatCheck
+from statusbot.store import Store
+
+log = logging.getLogger("statusbot")
+T = TypeVar("T")
+
+MAINTENANCE_TICK = 15.0  # seconds between maintenance schedule evaluations
+PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
+
+
+@dataclass
+class SchedulerStats:
+    """Runs that did not happen as planned: counted and logged, never silent."""
+
+    missed: int = 0
+    skipped_overlap: int = 0
+    runs: int = 0
+    lateness: list[float] = field(default_factory=list)  # recent, seconds
+
+
+def stagger(check_id: str, interval: float) -> float:
+    """A stable offset in [0, interval) so first runs spread out (crc32: same in every process)."""
+    return (zlib.crc32(check_id.encode()) % max(1, int(interval * 1000))) / 1000
+
+
+def make_session(limit: int = 256) -> aiohttp.ClientSession:
+    """One session for every HTTP check: a fresh connection per check (what tests connect)."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=limit, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": "statusbot (+https://github.com/statusbot)"},
+        auto_decompress=True,
+    )
+
+
+async def check_once(config: Config, clock: Clock = utcnow) -> list[CheckResult]:
+    """Run every check (and the canary) once, concurrently; nothing is stored."""
+    checks = config.checks()
+    canary = config.canary_check()
+    if canary:
+        checks.append(canary)
+    async with make_session() as session:
+        ctx = ProbeContext(session, TlsContexts(), Heartbeats(started_at=clock()), clock)
+
+        async def one(check: ResolvedCheck) -> CheckResult:
+            outcome = await run_check(check.spec, ctx, check.timeout)
+            return CheckResult.of(check.id, check.component_id, clock(), outcome)
+
+        return list(await asyncio.gather(*(one(c) for c in checks)))
+
+
+class Daemon:
+    """``statusbot run``: everything wired together in one asyncio process."""
+
+    def __init__(
+        self, config: Config, config_path: Path | None = None, clock: Clock = utcnow
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.clock = clock
+        self.stats = SchedulerStats()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusbot-writer")
+        self._queue: asyncio.Queue[CheckResult] = asyncio.Queue()
+        self._stop = asyncio.Event()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._runner: web.AppRunner | None = None
+        self.store: Store | None = None
+        self.pipeline: Pipeline | None = None
+        self.heartbeat_tokens: dict[str, str] = {}
+
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    async def run(self) -> int:
+        """Run until SIGINT/SIGTERM; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        self.store = await self._in_writer(Store.open, self.config.store_url())
+        self.pipeline = await self._in_writer(Pipeline, self.config, self.store)
+        pings = await self._in_writer(self._load_pings)
+        self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
+        async with make_session() as session:
+            self.ctx = ProbeContext(session, TlsContexts(), self.heartbeats, self.clock)
+            writer = asyncio.create_task(self._writer(), name="writer")
+            await self._start_http()
+            self._schedule_all()
+            self._scheduler.add_listener(
+                self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+            )
+            self._scheduler.start()
+            n = len(self.config.checks())
+            log.info(
+                "statusbot running: %d checks on %d components, store %s",
+                n,
+                len(self.config.components),
+                self.store.path,
+            )
+            await self._stop.wait()
+            log.info("stopping: no new checks; flushing results")
+            self._scheduler.shutdown(wait=False)
+            await self._queue.join()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            if self._runner:
+                await self._runner.cleanup()
+        await self._in_writer(self.store.close)
+        self._db.shutdown(wait=True)
+        log.info("stopped")
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _load_pings(self) -> dict[str, Any]:
+        assert self.store is not None
+        with self.store.read() as tx:
+            return tx.pings()
+
+    # --- scheduling ---------------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        checks = self.config.checks()
+        canary = self.config.canary_check()
+        if canary:
+            checks.append(canary)
+        self.heartbeat_tokens = {
+            c.spec.ping_key(): c.id for c in checks if isinstance(c.spec, HeartbeatCheck)
+        }
+        now = self.clock()
+        for check in checks:
+            self._scheduler.add_job(
+                self._run_check,
+                IntervalTrigger(
+                    seconds=check.interval,
+                    start_date=now + timedelta(seconds=stagger(check.id, check.interval)),
+                    timezone="UTC",
+                ),
+                args=[check],
+                id=check.id,
+                name=check.id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(check.interval / 2)),
+                replace_existing=True,
+            )
+        self._scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=MAINTENANCE_TICK),
+            id="_maintenance",
+            next_run_time=now,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.add_job(
+            self._prune,
+            IntervalTrigger(seconds=PRUNE_EVERY),
+            id="_prune",
+            next_run_time=now + timedelta(seconds=60),
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            self.stats.missed += 1
+            log.warning(
+                "check %s missed its run at %s (event loop overloaded?)",
+                event.job_id,
+                event.scheduled_run_time,
+            )
+        else:
+            self.stats.skipped_overlap += 1
+            log.warning("check %s still running; a run was skipped", event.job_id)
+
+    async def _run_check(self, check: ResolvedCheck) -> None:
+        self.stats.runs += 1
+        outcome = await run_check(check.spec, self.ctx, check.timeout)
+        self._queue.put_nowait(CheckResult.of(check.id, check.component_id, self.clock(), outcome))
+
+    async def _writer(self) -> None:
+        assert self.pipeline is not None
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._in_writer(self.pipeline.handle, batch)
+            except Exception:
+                self.pipeline.counters.store_errors += 1
+                log.exception("could not store %d results", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _tick(self) -> None:
+        assert self.pipeline is not None
+        try:
+            await self._in_writer(self.pipeline.tick, self.clock())
+        except Exception:
+            log.exception("maintenance schedule failed")
+
+    async def _prune(self) -> None:
+        assert self.pipeline is not None
+        try:
+            await self._in_writer(self.pipeline.prune, self.clock())
+        except Exception:
+            log.exception("retention failed")
+
+    # --- reload ---------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Re-read the config: swap it in if valid, else keep the old one and say why."""
+        if self.config_path is None or self.pipeline is None:
+            return False
+        try:
+            new = configmod.load(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, keeping the running config: %s", problem)
+            return False
+        await self._in_writer(self.pipeline.reconfigure, new)
+        self.config = new
+        for job in self._scheduler.get_jobs():
+            job.remove()
+        self._schedule_all()
+        log.info("config reloaded: %d checks", len(new.checks()))
+        return True
+
+    # --- HTTP listener (heartbeats) ---------------------------------------------------------
+
+    async def _start_http(self) -> None:
+        listen = self.config.http.listen
+        if not listen:
+            return
+        host, _, port = listen.rpartition(":")
+        app = web.Application()
+        app.router.add_route("*", "/ping/{token}", self._ping)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
+        log.info("listening on http://%s/ (heartbeats: /ping/<token>)", listen)
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        key = ping_key(request.match_info["token"])
+        check_id = self.heartbeat_tokens.get(key)
+        if check_id is None:
+            return web.Response(status=404, text="unknown heartbeat token\n")
+        now = self.clock()
+        self.heartbeats.ping(key, now)
+        assert self.store is not None
+        store = self.store
+
+        def record() -> None:
+            with store.write() as tx:
+                tx.record_ping(key, now)
+
+        await self._in_writer(record)
+        return web.Response(text="OK\n")
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="OK\n")

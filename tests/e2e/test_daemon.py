@@ -1,0 +1,125 @@
+"""The whole loop with a real daemon process: outage noticed, incident opened and resolved."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from statusbot.model import DeliveryStatus, EventKind, Phase, State
+from tests.e2e.conftest import Target, read_store, wait_for, write_config
+
+
+def _statusbot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "statusbot", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_outage_opens_incident_after_fail_after_failures_and_recovery_resolves_it(
+    tmp_path: Path, target: Target, daemon_factory
+) -> None:
+    config = write_config(tmp_path, target.port)
+    daemon = daemon_factory(config)
+    daemon.start()
+    wait_for(
+        "the component to be up",
+        lambda: read_store(
+            tmp_path, lambda tx: tx.component_states().get("api", (None,))[0] is State.UP
+        ),
+    )
+
+    target.down()
+    incident = wait_for(
+        "an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents())
+    )[0]
+    assert incident.components == ("api",)
+    assert incident.auto
+    assert incident.phase is Phase.INVESTIGATING
+
+    # Detection window: the incident opened on exactly the fail_after-th failed result.
+    until = incident.opened_at + timedelta(milliseconds=1)  # results() excludes `until`
+    results = read_store(
+        tmp_path, lambda tx: tx.results("api.http", until - timedelta(days=1), until)
+    )
+    trailing_failures = 0
+    for r in reversed(results):
+        if r.state is State.UP:
+            break
+        trailing_failures += 1
+    assert trailing_failures == 2, [(r.at, r.state) for r in results[-5:]]
+    assert "connection refused" in results[-1].reason
+
+    target.up()
+    resolved = wait_for(
+        "the resolution",
+        lambda: read_store(tmp_path, lambda tx: [i for i in tx.incidents() if not i.is_open]),
+    )[0]
+    assert resolved.id == incident.id
+    assert resolved.phase is Phase.RESOLVED
+
+    assert daemon.signal(signal.SIGTERM) == 0
+    listed = _statusbot("incident", "list", "--json", "-c", str(config))
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = json.loads(listed.stdout)
+    assert entry["phase"] == "resolved"
+    assert entry["components"] == ["api"]
+    assert [u["kind"] for u in entry["updates"]] == ["incident.opened", "incident.resolved"]
+    assert entry["duration_seconds"] > 0
+    log = daemon.log.read_text()
+    assert "component api: up → down" in log
+    assert "component api: down → up" in log
+
+
+def test_sigkill_right_after_the_transition_loses_nothing_and_repeats_nothing(
+    tmp_path: Path, target: Target, daemon_factory
+) -> None:
+    config = write_config(tmp_path, target.port)
+    daemon = daemon_factory(config)
+    daemon.start()
+    wait_for(
+        "the component to be up",
+        lambda: read_store(
+            tmp_path, lambda tx: tx.component_states().get("api", (None,))[0] is State.UP
+        ),
+    )
+    target.down()
+    wait_for("an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
+    assert daemon.signal(signal.SIGKILL) == -signal.SIGKILL
+
+    def snapshot(tx):  # what the kill must not have lost
+        return tx.open_incidents(), tx.events(), tx.deliveries()
+
+    incidents, events, deliveries = read_store(tmp_path, snapshot)
+    assert len(incidents) == 1
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED]
+    assert [(d.channel, d.status) for d in deliveries] == [("console", DeliveryStatus.PENDING)]
+
+    # Restarted while the target is still down: the same incident stays, none is added.
+    daemon.start()
+    wait_for(
+        "the restarted daemon to see the outage again",
+        lambda: read_store(
+            tmp_path,
+            lambda tx: (
+                len(
+                    tx.results(
+                        "api.http",
+                        incidents[0].opened_at,
+                        incidents[0].opened_at + timedelta(days=1),
+                    )
+                )
+                >= 6
+            ),
+        ),
+    )
+    assert len(read_store(tmp_path, lambda tx: tx.incidents())) == 1
+
+    target.up()
+    wait_for("the resolution", lambda: read_store(tmp_path, lambda tx: not tx.open_incidents()))
+    assert daemon.signal(signal.SIGTERM) == 0
+    kinds = read_store(tmp_path, lambda tx: [e.kind for e in tx.events()])
+    assert kinds == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_RESOLVED]
