@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint docs clean
 
 demo: $(STAMP)
 	$(VENV)/bin/statusbot demo
@@ -24,3 +24,6 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+docs: $(STAMP)  ## regenerate README's configuration reference from the models
+	$(VENV)/bin/python -c "import statusbot.reference as r, pathlib; p = pathlib.Path('README.md'); t = p.read_text(); s, e = '<!-- reference:start -->\n', '<!-- reference:end -->'; p.write_text(t.split(s)[0] + s + r.markdown() + e + t.split(e)[1])"

@@ -87,6 +87,11 @@ class Detection(Model):
         timedelta(seconds=60),
         description="Components failing within this window share one incident.",
     )
+    resolve_after: Duration = Field(
+        timedelta(minutes=5),
+        description="After recovery an incident stays in phase monitoring this long before it "
+        "resolves; a relapse meanwhile continues it. 0s resolves at once.",
+    )
     flap_window: Duration = Field(timedelta(minutes=10), description="Window for flap detection.")
     flap_threshold: int = Field(
         4,

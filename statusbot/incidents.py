@@ -6,7 +6,10 @@ What a customer should experience (DESIGN, "Incidents"):
 - components that drop out within ``storm_window`` of an auto incident's opening join it (one
   incident, one post: the update is marked ``coalesce``);
 - a component that recovers is reported; when the last one recovers the incident is resolved,
-  with how long the outage lasted. Manual incidents are the operator's: never auto-resolved;
+  with how long the outage lasted — at once, or, with ``resolve_after``, after that long in phase
+  *monitoring* (:func:`due_resolutions`), so a target that comes and goes yields one incident,
+  not a string of them. A component failing again while its incident is open rejoins it.
+  Manual incidents are the operator's: never auto-resolved;
 - nothing is opened for a component while its maintenance lasts; if it is still failing when the
   maintenance ends, :func:`on_maintenance_over` opens the incident then.
 
@@ -26,13 +29,20 @@ from statusbot.model import (
     Impact,
     Incident,
     OpenIncident,
+    Phase,
     ResolveIncident,
     State,
     Transition,
     UpdateIncident,
 )
 
-__all__ = ["IncidentPolicy", "humanize_duration", "on_maintenance_over", "on_transition"]
+__all__ = [
+    "IncidentPolicy",
+    "due_resolutions",
+    "humanize_duration",
+    "on_maintenance_over",
+    "on_transition",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ class IncidentPolicy:
     storm_window: timedelta = timedelta(seconds=60)
     open_on: State = State.DOWN
     """DOWN, or DEGRADED to also open (impact minor) on degraded."""
+    resolve_after: timedelta = timedelta(0)
+    """Calm time in phase monitoring before an auto incident resolves (0: resolve at once)."""
 
     def __post_init__(self) -> None:
         if self.open_on not in (State.DOWN, State.DEGRADED):
@@ -93,6 +105,35 @@ def on_maintenance_over(
     return [_open(failing, states, now, policy, after_maintenance=True)]
 
 
+def due_resolutions(
+    open_incidents: Sequence[Incident],
+    states: Mapping[str, State],
+    now: datetime,
+    policy: IncidentPolicy,
+) -> list[Change]:
+    """Resolve auto incidents that stayed calm in phase monitoring for ``resolve_after``."""
+    changes: list[Change] = []
+    for incident in open_incidents:
+        if not (incident.is_open and incident.auto and incident.phase is Phase.MONITORING):
+            continue
+        if set(incident.components) - incident.recovered:
+            continue  # an operator set monitoring while something is still down
+        if any(policy.is_bad(states.get(c, State.UNKNOWN)) for c in incident.components):
+            continue
+        since = incident.updates[-1].at if incident.updates else incident.opened_at
+        if now - since < policy.resolve_after:
+            continue
+        names = [policy.name(c) for c in incident.components]
+        lasted = humanize_duration((since - incident.opened_at).total_seconds())
+        message = (
+            f"{_join(names)} {_verb(names)} working normally and stayed stable for "
+            f"{humanize_duration(policy.resolve_after.total_seconds())}. "
+            f"The outage lasted {lasted}. This incident is resolved."
+        )
+        changes.append(ResolveIncident(incident.id, now, message))
+    return changes
+
+
 def humanize_duration(seconds: float) -> str:
     """Two units at most: "45 seconds", "12 minutes", "1 hour 5 minutes", "2 days 3 hours"."""
     total = max(0, round(seconds))
@@ -116,6 +157,14 @@ def humanize_duration(seconds: float) -> str:
 def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy) -> list[Change]:
     component, name = tr.component_id, policy.name(tr.component_id)
     covering = _covering(component, incidents)
+    relapsed = [i for i in incidents if i.auto and component in i.recovered]
+    if not covering and relapsed:
+        incident = relapsed[-1]
+        phase = Phase.INVESTIGATING if incident.phase is Phase.MONITORING else None
+        message = f"{name} is failing again. We are investigating."
+        return [
+            UpdateIncident(incident.id, tr.at, message, phase=phase, add_components=(component,))
+        ]
     if covering:
         if tr.new is State.DOWN and tr.old is State.DEGRADED:
             message = f"{name} is now not responding at all. We are working on it."
@@ -165,6 +214,17 @@ def _went_good(tr: Transition, incidents: list[Incident], policy: IncidentPolicy
                 f"{_join(policy.name(c) for c in others)}.{still_slow}"
             )
             changes.append(UpdateIncident(incident.id, tr.at, message, recovered=(component,)))
+        elif policy.resolve_after:
+            names = [policy.name(c) for c in incident.components]
+            message = (
+                f"{_join(names)} {_verb(names)} working normally again. We are monitoring "
+                f"to make sure it stays that way.{still_slow}"
+            )
+            changes.append(
+                UpdateIncident(
+                    incident.id, tr.at, message, phase=Phase.MONITORING, recovered=(component,)
+                )
+            )
         else:
             names = [policy.name(c) for c in incident.components]
             lasted = humanize_duration(incident.duration(tr.at))

@@ -82,6 +82,7 @@ def incident_policy(config: Config) -> incidents.IncidentPolicy:
         names={c.id: c.name for c in config.components},
         storm_window=config.detection.storm_window,
         open_on=config.open_on(),
+        resolve_after=config.detection.resolve_after,
     )
 
 
@@ -158,8 +159,13 @@ class Pipeline:
             _log_applied(tx.apply(change, self.channels))
 
     def tick(self, now: datetime) -> None:
-        """Start, end and schedule maintenance windows due at ``now``."""
+        """Resolve calm incidents; start, end and schedule maintenance windows due at ``now``."""
         with self.store.write(durable=True) as tx:
+            states = self.detector.states()
+            for change in incidents.due_resolutions(
+                tx.open_incidents(), states, now, self.incident_policy
+            ):
+                _log_applied(tx.apply(change, self.channels))
             known = tx.maintenances()
             for change in maintenance.plan(self.windows, known, now):
                 applied = tx.apply(change, self.channels)

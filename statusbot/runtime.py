@@ -37,7 +37,7 @@ from statusbot.store import Store
 log = logging.getLogger("statusbot")
 T = TypeVar("T")
 
-MAINTENANCE_TICK = 15.0  # seconds between maintenance schedule evaluations
+TICK = 5.0  # seconds between evaluations of time-driven rules (maintenance, resolutions)
 PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 
@@ -181,8 +181,8 @@ class Daemon:
             )
         self._scheduler.add_job(
             self._tick,
-            IntervalTrigger(seconds=MAINTENANCE_TICK),
-            id="_maintenance",
+            IntervalTrigger(seconds=TICK),
+            id="_tick",
             next_run_time=now,
             replace_existing=True,
             coalesce=True,
@@ -235,7 +235,7 @@ class Daemon:
         try:
             await self._in_writer(self.pipeline.tick, self.clock())
         except Exception:
-            log.exception("maintenance schedule failed")
+            log.exception("time-driven rules failed")
 
     async def _prune(self) -> None:
         assert self.pipeline is not None

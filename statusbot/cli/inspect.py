@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import asdict
+from importlib import resources
 from typing import Any
 
+from statusbot import reference
 from statusbot.cli.common import config_path, load_config, print_json, read_store
 from statusbot.config import Config
 from statusbot.model import State, utcnow
@@ -14,6 +16,7 @@ from statusbot.store import OutboxStats
 from statusbot.views import ago, incident_dict, iso, table
 
 EXIT_DOWN = 1
+EXAMPLE = "data/config/example.yaml"
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -25,7 +28,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         return p
 
     add("validate", cmd_validate, "check the config file and print a summary")
-    add("schema", cmd_schema, "print the JSON Schema of the config (for editors)")
+    p = add("schema", cmd_schema, "print the JSON Schema of the config (for editors)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="the option reference as Markdown")
+    fmt.add_argument("--example", action="store_true", help="an example config with every option")
     p = add("check", cmd_check, "run every check once and print a table; exit 1 if any is not up")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add("run", cmd_run, "run the daemon in the foreground (stop with Ctrl-C or SIGTERM)")
@@ -61,7 +67,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_schema(_args: argparse.Namespace) -> int:
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(reference.markdown(), end="")
+        return 0
+    if args.example:
+        print(resources.files("statusbot").joinpath(EXAMPLE).read_text("utf-8"), end="")
+        return 0
     schema = Config.model_json_schema(mode="validation")
     schema["properties"].pop("source", None)
     schema["title"] = "statusbot configuration"

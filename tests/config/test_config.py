@@ -141,3 +141,16 @@ def test_unreadable_config_is_one_clear_line(
     missing = tmp_path / "nope.yaml"
     assert main(["validate", "-c", str(missing)]) == 2
     assert capsys.readouterr().err.strip() == f"{missing}: cannot read: No such file or directory"
+
+
+def test_readme_reference_matches_the_models() -> None:
+    from statusbot.reference import markdown
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    embedded = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
+    assert embedded == markdown(), "run: statusbot schema --markdown, and paste it into README.md"
+
+
+def test_schema_example_prints_the_packaged_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--example"]) == 0
+    assert capsys.readouterr().out == (EXAMPLES / "example.yaml").read_text()

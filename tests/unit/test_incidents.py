@@ -9,13 +9,16 @@ import pytest
 
 from statusbot.incidents import (
     IncidentPolicy,
+    due_resolutions,
     humanize_duration,
     on_maintenance_over,
     on_transition,
 )
 from statusbot.model import (
+    EventKind,
     Impact,
     Incident,
+    IncidentUpdate,
     OpenIncident,
     Phase,
     ResolveIncident,
@@ -164,11 +167,46 @@ def test_resolved_incidents_are_ignored():
     assert isinstance(change, OpenIncident)
 
 
-def test_relapse_after_partial_recovery_opens_a_new_incident():
+def test_relapse_after_partial_recovery_rejoins_the_open_incident():
     open_ = [incident("api", "db", recovered=frozenset({"api"}))]
     [change] = on_transition(tr("api", UP, DOWN, t=30), open_, set(), POLICY)
-    assert isinstance(change, OpenIncident)
-    assert change.components == ("api",)
+    assert isinstance(change, UpdateIncident)
+    assert change.add_components == ("api",)  # the store clears its recovered mark
+    assert change.phase is None
+    assert change.message == "Public API is failing again. We are investigating."
+
+
+def test_last_recovery_with_resolve_after_moves_to_monitoring_not_resolved():
+    policy = replace(POLICY, resolve_after=timedelta(minutes=5))
+    [change] = on_transition(tr("api", DOWN, UP, t=300), [incident("api")], set(), policy)
+    assert isinstance(change, UpdateIncident)
+    assert change.phase is Phase.MONITORING
+    assert change.recovered == ("api",)
+
+
+def test_relapse_while_monitoring_goes_back_to_investigating():
+    watched = replace(incident("api", recovered=frozenset({"api"})), phase=Phase.MONITORING)
+    [change] = on_transition(tr("api", UP, DOWN, t=400), [watched], set(), POLICY)
+    assert isinstance(change, UpdateIncident)
+    assert change.phase is Phase.INVESTIGATING
+
+
+def test_due_resolutions_wait_for_calm_and_healthy_components():
+    policy = replace(POLICY, resolve_after=timedelta(minutes=5))
+    calm_since = T0 + timedelta(minutes=10)
+    update = IncidentUpdate(1, 7, calm_since, EventKind.INCIDENT_UPDATED, Phase.MONITORING, "ok")
+    watched = replace(
+        incident("api", recovered=frozenset({"api"})), phase=Phase.MONITORING, updates=(update,)
+    )
+    early = calm_since + timedelta(minutes=4, seconds=59)
+    assert due_resolutions([watched], {"api": UP}, early, policy) == []
+    late = calm_since + timedelta(minutes=5)
+    assert due_resolutions([watched], {"api": DOWN}, late, policy) == []
+    [change] = due_resolutions([watched], {"api": UP}, late, policy)
+    assert isinstance(change, ResolveIncident)
+    assert "The outage lasted 10 minutes" in change.message
+    manual = replace(watched, auto=False)
+    assert due_resolutions([manual], {"api": UP}, late, policy) == []
 
 
 def test_maintenance_over_opens_one_incident_for_the_still_failing():

@@ -1,0 +1,263 @@
+"""The single writer with real SQLite: scripted results in, incidents and outbox rows out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from statusbot import config as configmod
+from statusbot.model import CheckResult, EventKind, MaintenanceStatus, Phase, State
+from statusbot.pipeline import Pipeline
+from statusbot.store import Store
+from statusbot.yamlsource import load_yaml
+
+T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+
+BASE = """
+defaults: {interval: 10s, timeout: 5s, fail_after: 2, recover_after: 2}
+components:
+  - {id: api, name: Public API, checks: [{type: tcp, host: 127.0.0.1, port: 1}]}
+  - {id: db, name: Database, checks: [{type: tcp, host: 127.0.0.1, port: 2}]}
+  - {id: web, name: Website, checks: [{type: tcp, host: 127.0.0.1, port: 3}]}
+  - {id: cdn, name: CDN, checks: [{type: tcp, host: 127.0.0.1, port: 4}]}
+  - {id: mail, name: Mail, checks: [{type: tcp, host: 127.0.0.1, port: 5}]}
+channels: {console: {}}
+"""
+
+
+def make(tmp_path: Path, extra: str = "") -> tuple[Pipeline, Store]:
+    text = BASE + extra
+    config = configmod.parse(load_yaml(text, "test.yaml"), "test.yaml", env={})
+    store = Store.open(f"sqlite:///{tmp_path}/statusbot.db")
+    return Pipeline(config, store), store
+
+
+def r(check: str, seconds: float, state: State = State.DOWN) -> CheckResult:
+    component = check.split(".", maxsplit=1)[0]
+    return CheckResult(
+        check, component, T0 + timedelta(seconds=seconds), state, "refused db.internal:5432"
+    )
+
+
+def up_all(
+    pipeline: Pipeline, at: float, components: tuple[str, ...] = ("api", "db", "web", "cdn", "mail")
+) -> None:
+    for offset in (0, 10):
+        pipeline.handle([r(f"{c}.tcp", at + offset, State.UP) for c in components])
+
+
+def test_second_failure_opens_incident_with_one_pending_delivery(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    assert pipeline.handle([r("api.tcp", 30)]) == []
+    (tr,) = pipeline.handle([r("api.tcp", 40)])
+    assert (tr.old, tr.new) == (State.UP, State.DOWN)
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+        (event,) = tx.events()
+        deliveries = tx.deliveries()
+    assert incident.components == ("api",)
+    assert incident.opened_at == T0 + timedelta(seconds=40)
+    assert event.kind is EventKind.INCIDENT_OPENED
+    assert [d.channel for d in deliveries] == ["console"]
+    assert "db.internal" not in str(event.payload), "probe reasons must stay out of public text"
+
+
+def test_storm_shares_one_incident_and_one_post(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30), r("db.tcp", 35)])
+    pipeline.handle([r("api.tcp", 40)])
+    pipeline.handle([r("db.tcp", 45)])  # 5 s after the first: within the 60 s storm window
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+        events = tx.events()
+    assert incident.components == ("api", "db")
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED]
+    names = [c["name"] for c in events[0].payload["components"]]  # type: ignore[union-attr]
+    assert names == ["Public API", "Database"]
+
+
+def test_failure_after_the_storm_window_opens_its_own_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    pipeline.handle([r("db.tcp", 200)])
+    pipeline.handle([r("db.tcp", 210)])
+    with store.read() as tx:
+        assert [i.components for i in tx.open_incidents()] == [("api",), ("db",)]
+
+
+def test_recovery_resolves_at_once_without_resolve_after(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    pipeline.handle([r("api.tcp", 700, State.UP)])
+    pipeline.handle([r("api.tcp", 760, State.UP)])
+    with store.read() as tx:
+        (incident,) = tx.incidents()
+        kinds = [e.kind for e in tx.events()]
+    assert incident.phase is Phase.RESOLVED
+    assert incident.resolved_at == T0 + timedelta(seconds=760)
+    assert "12 minutes" in incident.updates[-1].message
+    assert kinds == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_RESOLVED]
+
+
+def test_recovery_is_monitored_then_resolved_after_calm(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)  # resolve_after defaults to 5 minutes
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    pipeline.handle([r("api.tcp", 700, State.UP)])
+    pipeline.handle([r("api.tcp", 710, State.UP)])
+    pipeline.tick(T0 + timedelta(seconds=710 + 299))
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+    assert incident.phase is Phase.MONITORING
+    pipeline.tick(T0 + timedelta(seconds=710 + 300))
+    with store.read() as tx:
+        (incident,) = tx.incidents()
+        kinds = [e.kind for e in tx.events()]
+    assert incident.phase is Phase.RESOLVED
+    assert "The outage lasted 11 minutes" in incident.updates[-1].message
+    assert kinds == [
+        EventKind.INCIDENT_OPENED,
+        EventKind.INCIDENT_UPDATED,
+        EventKind.INCIDENT_RESOLVED,
+    ]
+
+
+def test_relapse_while_monitoring_continues_the_same_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    for t, state in (
+        (30, State.DOWN),
+        (40, State.DOWN),
+        (50, State.UP),
+        (60, State.UP),
+        (70, State.DOWN),
+        (80, State.DOWN),
+    ):
+        pipeline.handle([r("api.tcp", t, state)])
+    pipeline.tick(T0 + timedelta(hours=1))
+    with store.read() as tx:
+        (incident,) = tx.incidents()
+    assert incident.is_open
+    assert incident.phase is Phase.INVESTIGATING
+    assert "failing again" in incident.updates[-1].message
+
+
+def test_failing_canary_means_no_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "canary: {type: tcp, host: 127.0.0.1, port: 9}\n")
+    up_all(pipeline, 0)
+    for t in (30, 40, 50, 60):  # the canary runs as often as the checks and keeps failing
+        assert pipeline.handle([r("canary", t - 1), r("api.tcp", t)]) == []
+    assert pipeline.counters.suppressed == 4
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+        assert tx.events() == []
+
+
+def test_nearly_every_check_failing_at_once_is_our_network_not_theirs(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    everything = ("api", "db", "web", "cdn", "mail")
+    for t in (30, 40, 50):
+        pipeline.handle([r(f"{c}.tcp", t + i * 0.1) for i, c in enumerate(everything)])
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+    assert pipeline.counters.suppressed > 0
+
+
+def test_maintenance_from_config_is_announced_started_ended_and_suppresses(tmp_path: Path) -> None:
+    window = """
+maintenance:
+  - id: upgrade
+    title: Database upgrade
+    components: [db]
+    start: 2026-11-22T08:00:00+00:00
+    end: 2026-11-22T09:00:00+00:00
+    notice: 2h
+"""
+    pipeline, store = make(tmp_path, window)
+    up_all(pipeline, 0)
+    pipeline.tick(T0)
+    pipeline.tick(T0 + timedelta(hours=1, minutes=1))
+    start = 3660
+    pipeline.handle([r("db.tcp", start + 10)])
+    pipeline.handle([r("db.tcp", start + 20)])  # confirmed down, but in maintenance
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+    pipeline.tick(T0 + timedelta(hours=2, minutes=1))  # the window ends; db is still down
+    with store.read() as tx:
+        kinds = [e.kind for e in tx.events()]
+        (incident,) = tx.open_incidents()
+        (m,) = tx.maintenances()
+    assert kinds == [
+        EventKind.MAINTENANCE_SCHEDULED,
+        EventKind.MAINTENANCE_STARTED,
+        EventKind.MAINTENANCE_ENDED,
+        EventKind.INCIDENT_OPENED,
+    ]
+    assert incident.components == ("db",)
+    assert m.status is MaintenanceStatus.COMPLETED
+
+
+def test_restart_keeps_the_open_incident_and_resolves_it_on_recovery(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    store.close()
+
+    again, store = make(tmp_path, "detection: {resolve_after: 0s}\n")  # a new process
+    assert again.detector.state("api") is State.DOWN
+    again.handle([r("api.tcp", 100)])
+    again.handle([r("api.tcp", 110)])
+    with store.read() as tx:
+        assert len(tx.incidents()) == 1
+    again.handle([r("api.tcp", 120, State.UP)])
+    again.handle([r("api.tcp", 130, State.UP)])
+    with store.read() as tx:
+        (incident,) = tx.incidents()
+    assert incident.phase is Phase.RESOLVED
+
+
+def test_flapping_target_opens_at_most_one_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "")
+    up_all(pipeline, 0)
+    # fail_after=2, recover_after=2, toggling every two results: the worst case for thresholds.
+    state = State.DOWN
+    for n in range(40):
+        if n % 2 == 0:
+            state = State.UP if state is State.DOWN else State.DOWN
+        pipeline.handle([r("api.tcp", 30 + n * 10, state)])
+    with store.read() as tx:
+        assert len(tx.incidents()) == 1
+        opened = [e for e in tx.events() if e.kind is EventKind.INCIDENT_OPENED]
+        resolved = [e for e in tx.events() if e.kind is EventKind.INCIDENT_RESOLVED]
+    assert len(opened) == 1
+    assert resolved == []
+
+
+@pytest.mark.parametrize("reload_changes_api", [False, True])
+def test_reconfigure_keeps_open_incidents_and_detection(
+    tmp_path: Path, reload_changes_api: bool
+) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    text = BASE.replace("Public API", "Public REST API") if reload_changes_api else BASE
+    pipeline.reconfigure(configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={}))
+    assert pipeline.detector.state("api") is State.DOWN
+    pipeline.handle([r("api.tcp", 50)])
+    with store.read() as tx:
+        assert len(tx.open_incidents()) == 1
+        assert tx.components()[0].name == (
+            "Public REST API" if reload_changes_api else "Public API"
+        )
