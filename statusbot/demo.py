@@ -114,7 +114,7 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
         from statusbot.cli import main  # noqa: PLC0415 - the CLI imports this module
 
         main(["incident", "list", "-c", str(path), "--log-level", "warning"])
-        print(f"\nTry it on your own services: statusbot validate -c {path.name} (see README).")
+        print("\nOn your own services: statusbot schema --example > statusbot.yaml (see README).")
     return 0
 
 

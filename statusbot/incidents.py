@@ -4,7 +4,10 @@ What a customer should experience (DESIGN, "Incidents"):
 
 - a component that drops out opens an incident (auto), in plain words, within seconds;
 - components that drop out within ``storm_window`` of an auto incident's opening join it (one
-  incident, one post: the update is marked ``coalesce``);
+  incident, one post: the update may fold into the still unsent opening announcement);
+- automatic updates may fold into the previous automatic update while it is unsent (two
+  components recovering in the same instant make one post, not two), so each rule writes a
+  message that describes the whole situation;
 - a component that recovers is reported; when the last one recovers the incident is resolved,
   with how long the outage lasted — at once, or, with ``resolve_after``, after that long in phase
   *monitoring* (:func:`due_resolutions`), so a target that comes and goes yields one incident,
@@ -26,6 +29,7 @@ from datetime import datetime, timedelta
 
 from statusbot.model import (
     Change,
+    EventKind,
     Impact,
     Incident,
     OpenIncident,
@@ -161,14 +165,14 @@ def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy)
     if not covering and relapsed:
         incident = relapsed[-1]
         phase = Phase.INVESTIGATING if incident.phase is Phase.MONITORING else None
-        message = f"{name} is failing again. We are investigating."
-        return [
-            UpdateIncident(incident.id, tr.at, message, phase=phase, add_components=(component,))
-        ]
+        others = [policy.name(c) for c in incident.components if c not in incident.recovered]
+        still = f" We are still working on {_join(others)}." if others else ""
+        message = f"{name} is failing again. We are investigating.{still}"
+        return [_auto_update(incident.id, tr.at, message, phase=phase, add_components=(component,))]
     if covering:
         if tr.new is State.DOWN and tr.old is State.DEGRADED:
             message = f"{name} is now not responding at all. We are working on it."
-            return [UpdateIncident(covering[-1].id, tr.at, message)]
+            return [_auto_update(covering[-1].id, tr.at, message)]
         return []
     if policy.is_bad(tr.old):
         return []  # was already bad and its incident was closed by hand: the operator decided
@@ -180,13 +184,16 @@ def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy)
         and timedelta(0) <= tr.at - i.opened_at <= policy.storm_window
     ]
     if storm:
+        joined = storm[-1]
+        states = {c: _state_of(joined) for c in joined.components} | {component: tr.new}
+        whole = _open([*joined.components, component], states, tr.at, policy).message
         return [
-            UpdateIncident(
-                storm[-1].id,
+            _auto_update(
+                joined.id,
                 tr.at,
-                f"Also affected: {name}.",
+                whole,
                 add_components=(component,),
-                coalesce=True,
+                fold_into=EventKind.INCIDENT_OPENED,
             )
         ]
     return [_open([component], {component: tr.new}, tr.at, policy)]
@@ -213,7 +220,7 @@ def _went_good(tr: Transition, incidents: list[Incident], policy: IncidentPolicy
                 f"{name} has recovered; we are still working on "
                 f"{_join(policy.name(c) for c in others)}.{still_slow}"
             )
-            changes.append(UpdateIncident(incident.id, tr.at, message, recovered=(component,)))
+            changes.append(_auto_update(incident.id, tr.at, message, recovered=(component,)))
         elif policy.resolve_after:
             names = [policy.name(c) for c in incident.components]
             message = (
@@ -221,7 +228,7 @@ def _went_good(tr: Transition, incidents: list[Incident], policy: IncidentPolicy
                 f"to make sure it stays that way.{still_slow}"
             )
             changes.append(
-                UpdateIncident(
+                _auto_update(
                     incident.id, tr.at, message, phase=Phase.MONITORING, recovered=(component,)
                 )
             )
@@ -234,6 +241,34 @@ def _went_good(tr: Transition, incidents: list[Incident], policy: IncidentPolicy
             )
             changes.append(ResolveIncident(incident.id, tr.at, message))
     return changes
+
+
+def _auto_update(
+    incident_id: int,
+    at: datetime,
+    message: str,
+    *,
+    phase: Phase | None = None,
+    add_components: tuple[str, ...] = (),
+    recovered: tuple[str, ...] = (),
+    fold_into: EventKind = EventKind.INCIDENT_UPDATED,
+) -> UpdateIncident:
+    """An update written by the rules; it may replace the previous unsent automatic one."""
+    return UpdateIncident(
+        incident_id,
+        at,
+        message,
+        phase=phase,
+        add_components=add_components,
+        recovered=recovered,
+        auto=True,
+        fold_into=fold_into,
+    )
+
+
+def _state_of(incident: Incident) -> State:
+    """What an auto incident's components were when it opened, from its impact."""
+    return State.DOWN if incident.impact in (Impact.MAJOR, Impact.CRITICAL) else State.DEGRADED
 
 
 def _covering(component: str, incidents: Sequence[Incident]) -> list[Incident]:

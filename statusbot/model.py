@@ -212,9 +212,13 @@ class OpenIncident:
 class UpdateIncident:
     """An update. ``phase`` None keeps the current phase.
 
-    ``add_components`` joins components (a storm); ``recovered`` marks components healthy again.
-    With ``coalesce`` the store may fold the update into the incident's not-yet-delivered
-    opening announcement instead of announcing it separately (one incident, one post).
+    ``add_components`` joins components (a storm, or a relapse); ``recovered`` marks components
+    healthy again. ``auto`` says the rules wrote it, not a person. With ``fold_into`` (only for
+    ``auto`` updates) the store may fold it into the incident's latest announcement when that is
+    of this kind, was written by the rules and has not been attempted on any channel: that
+    announcement then carries this update's message instead of its own (so the message must
+    describe the whole situation), and customers get one post instead of two. An operator's
+    words are never replaced.
     """
 
     incident_id: int
@@ -224,7 +228,8 @@ class UpdateIncident:
     kind: EventKind = EventKind.INCIDENT_UPDATED
     add_components: tuple[str, ...] = ()
     recovered: tuple[str, ...] = ()
-    coalesce: bool = False
+    auto: bool = False
+    fold_into: EventKind | None = None
 
 
 @dataclass(frozen=True, slots=True)

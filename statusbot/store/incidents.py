@@ -24,6 +24,11 @@ from statusbot.store.errors import StoreError
 from statusbot.store.outbox import OutboxMixin, incident_snapshot
 
 
+def author(automatic: bool) -> str:
+    """Who wrote an announcement: the rules ("statusbot") or a person ("operator")."""
+    return "statusbot" if automatic else "operator"
+
+
 class IncidentsMixin(OutboxMixin):
     """Incident changes (called through ``Tx.apply``) and incident reads."""
 
@@ -49,6 +54,7 @@ class IncidentsMixin(OutboxMixin):
         payload = self._payload(
             EventKind.INCIDENT_OPENED, change.at, change.message, incident=inc, update_id=update_id
         )
+        payload["author"] = author(change.auto)
         self._emit(payload, change.at, channels, incident_id=incident_id)
         return inc
 
@@ -84,28 +90,33 @@ class IncidentsMixin(OutboxMixin):
             )
         update_id = self._add_update(inc.id, at, change.kind, phase, change.message)
         inc = self._incident_or_fail(inc.id)
-        if not (change.coalesce and self._fold_into_opening(inc, change.message)):
+        if not (change.auto and change.fold_into and self._fold(inc, change)):
             payload = self._payload(
                 change.kind, change.at, change.message, incident=inc, update_id=update_id
             )
+            payload["author"] = author(change.auto)
             self._emit(payload, change.at, channels, incident_id=inc.id)
         return inc
 
-    def _fold_into_opening(self, inc: Incident, message: str) -> bool:
-        """Rewrite the incident's opening event if none of its deliveries has started yet.
+    def _fold(self, inc: Incident, change: UpdateIncident) -> bool:
+        """Fold ``change`` into the incident's latest announcement, if that is still possible.
 
-        Its components and incident snapshot are refreshed and ``message`` is appended on a new
-        line. Returns False (nothing changed) once any of them was attempted or left pending.
+        Possible when that announcement is of kind ``change.fold_into``, was written by the rules
+        and none of its deliveries has been attempted. It then takes the change's message, and
+        its phase, incident snapshot and components are refreshed. Returns whether it folded.
         """
         e, d = t.event.c, t.delivery.c
         row = self._conn.execute(
-            select(e.id, e.payload, e.ts)
-            .where(e.incident_id == inc.id, e.kind == EventKind.INCIDENT_OPENED.value)
-            .order_by(e.id)
+            select(e.id, e.kind, e.payload, e.ts)
+            .where(e.incident_id == inc.id)
+            .order_by(e.id.desc())
             .limit(1)
         ).first()
-        if row is None:
+        if row is None or change.fold_into is None or row.kind != change.fold_into.value:
             return False
+        payload = loads(row.payload)
+        if payload.get("author") != author(True):
+            return False  # an operator's words are never replaced
         started = self._conn.execute(
             select(func.count()).where(
                 d.event_id == row.id,
@@ -114,14 +125,11 @@ class IncidentsMixin(OutboxMixin):
         ).scalar_one()
         if started:
             return False
-        payload = loads(row.payload)
-        opened_at = from_ms(row.ts)
         names = self._component_names(inc.components)
-        previous = str(payload.get("message") or "")
         payload.update(
-            message=f"{previous}\n{message}" if previous else message,
+            message=change.message,
             phase=inc.phase.value,
-            incident=incident_snapshot(inc, opened_at),
+            incident=incident_snapshot(inc, from_ms(row.ts)),
             components=[{"id": cid, "name": names[cid]} for cid in inc.components],
         )
         self._conn.execute(update(t.event).where(e.id == row.id).values(payload=dumps(payload)))

@@ -42,9 +42,9 @@ class Tx(
 
         Writes the state change, the incident's timeline entry (incidents), one ``event`` and
         one pending ``delivery`` per channel. Exceptions: scheduling a ``source`` already
-        scheduled returns that window and writes nothing; an ``UpdateIncident`` with
-        ``coalesce`` whose incident's opening announcement has not been attempted on any
-        channel rewrites that announcement instead of adding one. Unknown ids, updates of a
+        scheduled returns that window and writes nothing; an automatic ``UpdateIncident`` with
+        ``fold_into`` may rewrite the incident's latest unsent automatic announcement instead
+        of adding one (see ``UpdateIncident``). Unknown ids, updates of a
         resolved incident and illegal maintenance moves raise ``StoreError``.
         """
         self._require_write()

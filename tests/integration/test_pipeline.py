@@ -80,6 +80,24 @@ def test_storm_shares_one_incident_and_one_post(tmp_path: Path) -> None:
     assert names == ["Public API", "Database"]
 
 
+def test_components_recovering_together_make_one_post(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30), r("db.tcp", 31)])
+    pipeline.handle([r("api.tcp", 40), r("db.tcp", 41)])
+    pipeline.handle([r("api.tcp", 50, State.UP), r("db.tcp", 51, State.UP)])
+    pipeline.handle([r("api.tcp", 60, State.UP), r("db.tcp", 61, State.UP)])
+    with store.read() as tx:
+        events = tx.events()
+        (incident,) = tx.incidents()
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
+    assert events[1].payload["message"] == (
+        "Public API and Database are working normally again. "
+        "We are monitoring to make sure it stays that way."
+    )
+    assert len(incident.updates) == 4, "the timeline keeps every step (open, join, 2 recoveries)"
+
+
 def test_failure_after_the_storm_window_opens_its_own_incident(tmp_path: Path) -> None:
     pipeline, store = make(tmp_path)
     up_all(pipeline, 0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -75,6 +76,7 @@ def test_open_writes_incident_update_event_and_deliveries(store: Store) -> None:
         "maintenance": None,
         "components": [{"id": "api", "name": "Public API"}, {"id": "db", "name": "Database"}],
         "update_id": inc.updates[0].id,
+        "author": "statusbot",
     }
     assert [(d.event_id, d.channel, d.status, d.attempts, d.created_at) for d in deliveries] == [
         (event.id, "mastodon", DeliveryStatus.PENDING, 0, T0),
@@ -218,19 +220,21 @@ def test_an_exception_after_apply_leaves_nothing(store: Store) -> None:
         assert len(tx.events()) == 1
 
 
-def test_coalescing_folds_into_an_undelivered_opening(store: Store) -> None:
-    inc = _open(store)
+def _storm_join(at: datetime) -> UpdateIncident:
+    return UpdateIncident(
+        1,
+        at,
+        "Public API and Database are not responding.",
+        add_components=("db",),
+        auto=True,
+        fold_into=EventKind.INCIDENT_OPENED,
+    )
+
+
+def test_folding_replaces_an_undelivered_automatic_opening(store: Store) -> None:
+    inc = _open(store, auto=True)
     with store.write(durable=True) as tx:
-        tx.apply(
-            UpdateIncident(
-                inc.id,
-                T0 + timedelta(seconds=20),
-                "Database affected too.",
-                add_components=("db",),
-                coalesce=True,
-            ),
-            CHANNELS,
-        )
+        tx.apply(_storm_join(T0 + timedelta(seconds=20)), CHANNELS)
     with store.read() as tx:
         [event] = tx.events()  # one incident, one post
         assert len(tx.deliveries()) == 2
@@ -239,38 +243,55 @@ def test_coalescing_folds_into_an_undelivered_opening(store: Store) -> None:
     assert len(updated.updates) == 2
     assert event.kind is EventKind.INCIDENT_OPENED
     assert event.at == T0
-    assert event.payload["message"] == "We are looking into it.\nDatabase affected too."
+    assert event.payload["message"] == "Public API and Database are not responding."
     assert event.payload["components"] == [
         {"id": "api", "name": "Public API"},
         {"id": "db", "name": "Database"},
     ]
 
 
-def test_coalescing_stops_once_a_delivery_started(store: Store) -> None:
-    inc = _open(store)
+def test_folding_never_replaces_an_operators_words(store: Store) -> None:
+    _open(store, auto=False)
+    with store.write(durable=True) as tx:
+        tx.apply(_storm_join(T0 + timedelta(seconds=20)), CHANNELS)
+    with store.read() as tx:
+        events = tx.events()
+    assert [e.payload["message"] for e in events] == [
+        "We are looking into it.",
+        "Public API and Database are not responding.",
+    ]
+
+
+def test_folding_only_into_the_latest_announcement_of_the_named_kind(store: Store) -> None:
+    inc = _open(store, auto=True)
+    recovered = UpdateIncident(
+        inc.id, T0, "Public API has recovered.", auto=True, fold_into=EventKind.INCIDENT_UPDATED
+    )
+    with store.write(durable=True) as tx:
+        tx.apply(recovered, CHANNELS)  # latest is the opening: not an update, so a new post
+        tx.apply(replace(recovered, message="Both are working normally again."), CHANNELS)
+    with store.read() as tx:
+        events = tx.events()
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
+    assert events[1].payload["message"] == "Both are working normally again."
+
+
+def test_folding_stops_once_a_delivery_started(store: Store) -> None:
+    _open(store, auto=True)
     with store.write(durable=True) as tx:
         first = tx.deliveries(channel="x")[0]
         tx.mark_sending(first.id)
     with store.write(durable=True) as tx:
-        tx.apply(
-            UpdateIncident(
-                inc.id,
-                T0 + timedelta(seconds=20),
-                "Database affected too.",
-                add_components=("db",),
-                coalesce=True,
-            ),
-            CHANNELS,
-        )
+        tx.apply(_storm_join(T0 + timedelta(seconds=20)), CHANNELS)
     with store.read() as tx:
         events = tx.events()
         assert len(tx.deliveries()) == 4
     assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
     assert events[0].payload["message"] == "We are looking into it."
-    assert events[1].payload["message"] == "Database affected too."
+    assert events[1].payload["message"] == "Public API and Database are not responding."
 
 
-def test_without_coalesce_an_update_is_its_own_post(store: Store) -> None:
+def test_without_fold_into_an_update_is_its_own_post(store: Store) -> None:
     inc = _open(store)
     with store.write(durable=True) as tx:
         tx.apply(UpdateIncident(inc.id, T0, "Separate."), CHANNELS)

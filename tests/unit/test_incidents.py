@@ -87,9 +87,13 @@ def test_storm_joins_the_recent_auto_incident_in_one_post():
     assert change == UpdateIncident(
         incident_id=7,
         at=T0 + timedelta(seconds=45),
-        message="Also affected: Database.",
+        message=(
+            "Public API and Database are not responding. "
+            "We are investigating and will post an update soon."
+        ),
         add_components=("db",),
-        coalesce=True,
+        auto=True,
+        fold_into=EventKind.INCIDENT_OPENED,
     )
 
 
@@ -130,6 +134,8 @@ def test_partial_recovery_then_resolve_with_duration():
         at=T0 + timedelta(minutes=10),
         message="Public API has recovered; we are still working on Database.",
         recovered=("api",),
+        auto=True,
+        fold_into=EventKind.INCIDENT_UPDATED,
     )
     open_ = [incident("api", "db", t=0, recovered=frozenset({"api"}))]
     [resolve] = on_transition(tr("db", DOWN, UP, t=3900), open_, set(), POLICY)
@@ -173,7 +179,9 @@ def test_relapse_after_partial_recovery_rejoins_the_open_incident():
     assert isinstance(change, UpdateIncident)
     assert change.add_components == ("api",)  # the store clears its recovered mark
     assert change.phase is None
-    assert change.message == "Public API is failing again. We are investigating."
+    assert change.message == (
+        "Public API is failing again. We are investigating. We are still working on Database."
+    )
 
 
 def test_last_recovery_with_resolve_after_moves_to_monitoring_not_resolved():
