@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import zlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -41,14 +49,18 @@ TICK = 5.0  # seconds between evaluations of time-driven rules (maintenance, res
 PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 
+LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
+
+
 @dataclass
 class SchedulerStats:
     """Runs that did not happen as planned: counted and logged, never silent."""
 
     missed: int = 0
     skipped_overlap: int = 0
+    late: int = 0
     runs: int = 0
-    lateness: list[float] = field(default_factory=list)  # recent, seconds
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # seconds
 
 
 def stagger(check_id: str, interval: float) -> float:
@@ -120,7 +132,7 @@ class Daemon:
             await self._start_http()
             self._schedule_all()
             self._scheduler.add_listener(
-                self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+                self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
             )
             self._scheduler.start()
             n = len(self.config.checks())
@@ -198,8 +210,18 @@ class Daemon:
             max_instances=1,
         )
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
-        if event.code == EVENT_JOB_MISSED:
+    def _on_job_event(self, event: JobEvent) -> None:
+        """Scheduler listener (runs in the loop: keep it O(1)). Late and missed runs are
+        counted and logged: they mean the monitoring itself is degraded, not a target."""
+        if isinstance(event, JobSubmissionEvent):
+            if event.job_id.startswith("_"):
+                return
+            lateness = (self.clock() - event.scheduled_run_times[-1]).total_seconds()
+            self.stats.lateness.append(lateness)
+            if lateness > LATE:
+                self.stats.late += 1
+                log.warning("check %s started %.1fs late", event.job_id, lateness)
+        elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
             self.stats.missed += 1
             log.warning(
                 "check %s missed its run at %s (event loop overloaded?)",

@@ -1,0 +1,137 @@
+"""The daemon as a service: heartbeat pings over HTTP, SIGHUP reload, packaged files."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from statusbot.model import State
+from tests.e2e.conftest import read_store, wait_for
+
+TOKEN = "cron-job-token-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # loopback only
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except urllib.error.URLError:
+        return 0  # not listening (yet)
+
+
+def _heartbeat_config(directory: Path, port: int, extra: str = "") -> Path:
+    path = directory / "config.yaml"
+    path.write_text(
+        f"""
+defaults: {{interval: 1s, timeout: 500ms, fail_after: 2, recover_after: 2}}
+detection: {{resolve_after: 0s}}
+components:
+  - id: nightly
+    name: Nightly export
+    checks: [{{type: heartbeat, token: "${{env:HB_TOKEN}}", period: 2s, grace: 1s}}]
+http: {{listen: "127.0.0.1:{port}"}}
+storage: {{url: "sqlite:///{directory}/statusbot.db"}}
+{extra}
+"""
+    )
+    return path
+
+
+def _state(directory: Path) -> State | None:
+    return read_store(directory, lambda tx: tx.component_states().get("nightly", (None,))[0])
+
+
+def test_heartbeat_pings_keep_it_up_and_silence_opens_an_incident(
+    tmp_path: Path, daemon_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HB_TOKEN", TOKEN)
+    port = _free_port()
+    daemon = daemon_factory(_heartbeat_config(tmp_path, port))
+    daemon.start()
+    base = f"http://127.0.0.1:{port}"
+    wait_for("the listener", lambda: _get(f"{base}/healthz") == 200)
+    assert _get(f"{base}/ping/not-the-token") == 404
+    wait_for("a ping to be accepted", lambda: _get(f"{base}/ping/{TOKEN}") == 200)
+    wait_for("the heartbeat to be up", lambda: _state(tmp_path) is State.UP)
+
+    # The cron job stops calling: period 2s + grace 1s later it is down, and an incident opens.
+    wait_for("an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
+    assert _state(tmp_path) is State.DOWN
+    assert daemon.signal(signal.SIGTERM) == 0
+    log = daemon.log.read_text()
+    assert TOKEN not in log, "the token is a secret and must never be logged"
+    assert TOKEN not in (tmp_path / "statusbot.db").read_bytes().decode("latin-1")
+
+
+def test_sighup_swaps_in_a_good_config_and_keeps_the_old_one_when_bad(
+    tmp_path: Path, daemon_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HB_TOKEN", TOKEN)
+    port = _free_port()
+    config = _heartbeat_config(tmp_path, port)
+    daemon = daemon_factory(config)
+    daemon.start()
+    wait_for("the listener", lambda: _get(f"http://127.0.0.1:{port}/healthz") == 200)
+    assert daemon.proc is not None
+
+    config.write_text(config.read_text().replace("Nightly export", "Nightly data export"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for("the reload", lambda: "config reloaded" in daemon.log.read_text())
+    names = read_store(tmp_path, lambda tx: [c.name for c in tx.components()])
+    assert names == ["Nightly data export"]
+
+    config.write_text(config.read_text().replace("interval: 1s", "interval: soon"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for("the refusal", lambda: "reload refused" in daemon.log.read_text())
+    assert "defaults.interval: not a duration: 'soon'" in daemon.log.read_text()
+    assert daemon.proc.poll() is None, "a bad config must not take the daemon down"
+    assert _get(f"http://127.0.0.1:{port}/ping/{TOKEN}") == 200, "still serving"
+    assert daemon.signal(signal.SIGTERM) == 0
+
+
+def test_the_wheel_carries_migrations_and_example_configs(tmp_path: Path) -> None:
+    root = Path(__file__).parents[2]
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("statusbot-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in (
+        "statusbot/migrations/0001_init.sql",
+        "statusbot/data/config/example.yaml",
+        "statusbot/data/config/demo.yaml",
+        "statusbot/probes/http.py",
+        "statusbot/cli/__init__.py",
+    ):
+        assert needed in names, f"{needed} missing from the wheel"
