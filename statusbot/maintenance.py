@@ -10,6 +10,7 @@ ahead, and no incident is opened while they last (see :func:`active_components`)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -23,9 +24,10 @@ from statusbot.model import (
     MaintenanceStatus,
     ScheduleMaintenance,
     StartMaintenance,
+    State,
 )
 
-__all__ = ["WindowSpec", "active_components", "plan", "validate_cron"]
+__all__ = ["WindowSpec", "active_components", "plan", "shown_state", "validate_cron"]
 
 _PENDING = (MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS)
 _MAX_OCCURRENCES = 1000  # a safety bound: "* * * * *" with a year of notice is not a schedule
@@ -99,6 +101,11 @@ def active_components(known: Sequence[Maintenance], now: datetime) -> set[str]:
         if m.status in _PENDING and m.starts_at <= now < m.ends_at
         for c in m.components
     }
+
+
+def shown_state(state: State, component: str, in_maintenance: AbstractSet[str]) -> State:
+    """What customers see: MAINTENANCE while a window covers the component."""
+    return State.MAINTENANCE if component in in_maintenance else state
 
 
 def _trigger(expr: str, timezone: str) -> CronTrigger:

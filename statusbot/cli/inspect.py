@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import asdict
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from statusbot import reference
+from statusbot import maintenance, reference
 from statusbot.cli.common import config_path, load_config, print_json, read_store
 from statusbot.config import Config
 from statusbot.model import State, utcnow
@@ -137,14 +138,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     now = utcnow()
     with read_store(config) as store, store.read() as tx:
-        states = tx.component_states()
+        in_maintenance = maintenance.active_components(tx.maintenances(), now)
+        stored = tx.component_states()
         incidents = tx.open_incidents()
         outbox = tx.outbox_summary()
         latest = tx.latest_results()
-    components = []
+    shown: dict[str, tuple[State, datetime | None]] = {}
     for c in config.components:
-        state, since = states.get(c.id, (State.UNKNOWN, None))
-        components.append({"id": c.id, "name": c.name, "state": str(state), "since": iso(since)})
+        state, since = stored.get(c.id, (State.UNKNOWN, None))
+        shown[c.id] = (maintenance.shown_state(state, c.id, in_maintenance), since)
+    components = [
+        {"id": c.id, "name": c.name, "state": str(shown[c.id][0]), "since": iso(shown[c.id][1])}
+        for c in config.components
+    ]
     if args.json:
         print_json(
             {
@@ -156,13 +162,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return 0
     rows = [
-        (
-            c.id,
-            c.name,
-            states[c.id][0] if c.id in states else "unknown",
-            ago(now, states[c.id][1]) if c.id in states else "-",
-        )
+        (c.id, c.name, state, ago(now, since) if since else "-")
         for c in config.components
+        for state, since in [shown[c.id]]
     ]
     print(table(["COMPONENT", "NAME", "STATE", "SINCE"], rows))
     print()

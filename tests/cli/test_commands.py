@@ -237,6 +237,27 @@ def test_status_shows_components_incidents_and_pending_announcements(config, cap
     assert "Outbox console: 1 pending" in out
 
 
+def test_status_shows_maintenance_while_a_window_lasts(config, capsys) -> None:
+    run(
+        capsys,
+        "maintenance",
+        "add",
+        "-c",
+        str(config),
+        "--title",
+        "Upgrade",
+        "--component",
+        "db",
+        "--start",
+        "now",
+        "--duration",
+        "1h",
+    )
+    _, out, _ = run(capsys, "status", "--json", "-c", str(config))
+    states = {c["id"]: c["state"] for c in json.loads(out)["components"]}
+    assert states == {"api": "unknown", "db": "maintenance"}
+
+
 def test_every_command_has_help(capsys) -> None:
     for argv in (
         ["--help"],
