@@ -253,18 +253,18 @@ class Daemon:
                     self._queue.task_done()
 
     async def _tick(self) -> None:
-        assert self.pipeline is not None
-        try:
-            await self._in_writer(self.pipeline.tick, self.clock())
-        except Exception:
-            log.exception("time-driven rules failed")
+        await self._periodic("time-driven rules", "tick")
 
     async def _prune(self) -> None:
+        await self._periodic("retention", "prune")
+
+    async def _periodic(self, what: str, method: str) -> None:
+        """Run ``pipeline.<method>(now)`` in the writer; a failure is logged, never fatal."""
         assert self.pipeline is not None
         try:
-            await self._in_writer(self.pipeline.prune, self.clock())
+            await self._in_writer(getattr(self.pipeline, method), self.clock())
         except Exception:
-            log.exception("retention failed")
+            log.exception("%s failed", what)
 
     # --- reload ---------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from statusbot.model import DeliveryStatus, EventKind, Phase, State
-from tests.e2e.conftest import Target, read_store, wait_for, write_config
+from tests.e2e.conftest import Daemon, Target, read_store, wait_for, write_config
 
 
 def _statusbot(*args: str) -> subprocess.CompletedProcess[str]:
@@ -19,18 +19,24 @@ def _statusbot(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_outage_opens_incident_after_fail_after_failures_and_recovery_resolves_it(
-    tmp_path: Path, target: Target, daemon_factory
-) -> None:
-    config = write_config(tmp_path, target.port)
+def start_watching(directory: Path, config: Path, daemon_factory) -> Daemon:
+    """Start the daemon and wait until it has seen the target up."""
     daemon = daemon_factory(config)
     daemon.start()
     wait_for(
         "the component to be up",
         lambda: read_store(
-            tmp_path, lambda tx: tx.component_states().get("api", (None,))[0] is State.UP
+            directory, lambda tx: tx.component_states().get("api", (None,))[0] is State.UP
         ),
     )
+    return daemon
+
+
+def test_outage_opens_incident_after_fail_after_failures_and_recovery_resolves_it(
+    tmp_path: Path, target: Target, daemon_factory
+) -> None:
+    config = write_config(tmp_path, target.port)
+    daemon = start_watching(tmp_path, config, daemon_factory)
 
     target.down()
     incident = wait_for(
@@ -78,14 +84,7 @@ def test_sigkill_right_after_the_transition_loses_nothing_and_repeats_nothing(
     tmp_path: Path, target: Target, daemon_factory
 ) -> None:
     config = write_config(tmp_path, target.port)
-    daemon = daemon_factory(config)
-    daemon.start()
-    wait_for(
-        "the component to be up",
-        lambda: read_store(
-            tmp_path, lambda tx: tx.component_states().get("api", (None,))[0] is State.UP
-        ),
-    )
+    daemon = start_watching(tmp_path, config, daemon_factory)
     target.down()
     wait_for("an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
     assert daemon.signal(signal.SIGKILL) == -signal.SIGKILL
