@@ -193,6 +193,13 @@ class Retention(Model):
     hourly: Duration = Field(timedelta(days=90), description="Keep hourly rollups this long.")
     daily: Duration = Field(timedelta(days=730), description="Keep daily rollups this long.")
 
+    @field_validator("raw", "hourly", "daily")
+    @classmethod
+    def _whole_days(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1) or value % timedelta(days=1):
+            raise ValueError("retention is counted in whole days, at least 1d (e.g. 7d)")
+        return value
+
 
 class Storage(Model):
     url: str = Field(
@@ -451,7 +458,12 @@ def _cross_checks(config: Config) -> Iterator[tuple[PathKey, str]]:
             yield from _timing(config, spec, here)
     if config.canary is not None:
         yield from _timing(config, config.canary, ("canary",))
+    windows: dict[str, int] = {}
     for i, window in enumerate(config.maintenance):
+        first = windows.setdefault(window.id, i)
+        if first != i:
+            message = f"duplicate maintenance id {window.id!r} (also at maintenance[{first}])"
+            yield ("maintenance", i, "id"), message
         yield from _window_problems(window, ("maintenance", i), set(known))
     yield from _secret_refs(config, ())
 

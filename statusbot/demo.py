@@ -99,17 +99,24 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
         daemon = Daemon(config, path)
         running = asyncio.create_task(daemon.run())
         follower = asyncio.create_task(_follow_outbox(config.store_url(), start))
-        await asyncio.sleep(down_after)
-        say(start, "⚡ taking the sample service DOWN (its port closes)")
-        await service.stop()
-        await asyncio.sleep(down_for)
-        say(start, "🔧 bringing the sample service back UP")
-        await service.start()
-        await asyncio.sleep(settle)
-        daemon.stop()
-        await running
-        follower.cancel()
-        await service.stop()
+        script = [
+            (down_after, "⚡ taking the sample service DOWN (its port closes)", service.stop),
+            (down_for, "🔧 bringing the sample service back UP", service.start),
+            (settle, "", None),
+        ]
+        try:
+            for seconds, text, act in script:
+                done, _ = await asyncio.wait({running}, timeout=seconds)
+                if done:  # Ctrl-C or SIGTERM stopped the daemon: the demo ends with it
+                    break
+                if act:
+                    say(start, text)
+                    await act()
+        finally:
+            daemon.stop()
+            await running
+            follower.cancel()
+            await service.stop()
         say(start, "done. What the store holds now (statusbot incident list):")
         from statusbot.cli import main  # noqa: PLC0415 - the CLI imports this module
 

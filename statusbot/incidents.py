@@ -81,13 +81,12 @@ def on_transition(
     policy: IncidentPolicy,
 ) -> list[Change]:
     """The changes one confirmed transition asks for (often none)."""
-    component = tr.component_id
-    if component in in_maintenance:
-        return []
     incidents = sorted((i for i in open_incidents if i.is_open), key=lambda i: (i.opened_at, i.id))
     if policy.is_bad(tr.new):
+        if tr.component_id in in_maintenance:
+            return []  # expected during maintenance; on_maintenance_over looks again at its end
         return _went_bad(tr, incidents, policy)
-    return _went_good(tr, incidents, policy)
+    return _went_good(tr, incidents, policy)  # a recovery counts, maintenance or not
 
 
 def on_maintenance_over(
@@ -185,13 +184,16 @@ def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy)
     ]
     if storm:
         joined = storm[-1]
-        states = {c: _state_of(joined) for c in joined.components} | {component: tr.new}
-        whole = _open([*joined.components, component], states, tr.at, policy).message
+        affected = [c for c in joined.components if c not in joined.recovered] + [component]
+        states = {c: _state_of(joined) for c in affected} | {component: tr.new}
+        whole = _open(affected, states, tr.at, policy).message
+        phase = Phase.INVESTIGATING if joined.phase is Phase.MONITORING else None
         return [
             _auto_update(
                 joined.id,
                 tr.at,
                 whole,
+                phase=phase,
                 add_components=(component,),
                 fold_into=EventKind.INCIDENT_OPENED,
             )

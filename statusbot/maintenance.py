@@ -9,7 +9,7 @@ ahead, and no incident is opened while they last (see :func:`active_components`)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped, unused-ignore]
 
 from statusbot.model import (
+    CancelMaintenance,
     Change,
     EndMaintenance,
     Maintenance,
@@ -65,11 +66,15 @@ def validate_cron(expr: str, timezone: str) -> str | None:
 
 
 def plan(specs: Sequence[WindowSpec], known: Sequence[Maintenance], now: datetime) -> list[Change]:
-    """Changes due at ``now``: new windows to announce, windows to start and to end.
+    """Changes due at ``now``: new windows to announce, windows to start and to end, and
+    announced windows that the config no longer describes (edited or removed) to cancel.
 
-    Sorted by the window's start, so the result is deterministic.
+    A window is identified by its id, start and end (``source``), so editing its times in the
+    config cancels the old announcement and announces the new one. Windows already running
+    are left to finish. Sorted by the window's start, so the result is deterministic.
     """
     sources = {m.source for m in known}
+    by_id = {spec.id: spec for spec in specs}
     due: list[tuple[datetime, int, str, Change]] = []
     for spec in specs:
         for start, end, source in _occurrences(spec, now):
@@ -85,7 +90,9 @@ def plan(specs: Sequence[WindowSpec], known: Sequence[Maintenance], now: datetim
                 )
                 due.append((start, 0, source, change))
     for m in known:
-        if m.status is MaintenanceStatus.SCHEDULED and m.starts_at <= now < m.ends_at:
+        if m.status is MaintenanceStatus.SCHEDULED and now < m.starts_at and _stale(m, by_id):
+            due.append((m.starts_at, 3, m.source, CancelMaintenance(m.id, now)))
+        elif m.status is MaintenanceStatus.SCHEDULED and m.starts_at <= now < m.ends_at:
             due.append((m.starts_at, 1, m.source, StartMaintenance(m.id, now)))
         elif m.status in _PENDING and m.ends_at <= now:
             due.append((m.starts_at, 2, m.source, EndMaintenance(m.id, now)))
@@ -157,13 +164,37 @@ def _weekday(text: str) -> int:
     raise ValueError(f"not a weekday: {text!r} (0-7, 0 and 7 are Sunday, or sun-sat)")
 
 
+def source_of(window_id: str, start: datetime, end: datetime) -> str:
+    """The unique source of one config window occurrence: its id, start and end in UTC."""
+    first, last = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
+    return f"config:{window_id}@{first}/{last}"
+
+
+def _stale(m: Maintenance, specs: Mapping[str, WindowSpec]) -> bool:
+    """Whether a window announced from the config is no longer what the config says."""
+    if not m.source.startswith("config:"):
+        return False  # made with the CLI: the operator's to cancel
+    spec = specs.get(m.source.removeprefix("config:").split("@", 1)[0])
+    if spec is None or m.source != source_of(spec.id, m.starts_at, m.ends_at):
+        return True
+    if spec.cron is None:
+        return (spec.start, spec.end) != (m.starts_at, m.ends_at)
+    if spec.duration != m.ends_at - m.starts_at:
+        return True
+    trigger = _trigger(spec.cron, spec.timezone)
+    fire: datetime | None = trigger.get_next_fire_time(
+        None, m.starts_at - timedelta(microseconds=1)
+    )
+    return fire != m.starts_at
+
+
 def _occurrences(spec: WindowSpec, now: datetime) -> Iterator[tuple[datetime, datetime, str]]:
     """(start, end, source) of each occurrence not yet over and starting within the notice."""
     horizon = now + spec.notice
     if spec.cron is None:
         start, end = spec.start, spec.end
         if start is not None and end is not None and start <= horizon and end > now:
-            yield start.astimezone(UTC), end.astimezone(UTC), f"config:{spec.id}"
+            yield start.astimezone(UTC), end.astimezone(UTC), source_of(spec.id, start, end)
         return
     if spec.duration is None:
         return
@@ -173,5 +204,5 @@ def _occurrences(spec: WindowSpec, now: datetime) -> Iterator[tuple[datetime, da
         if fire is None or fire > horizon:
             return
         start = fire.astimezone(UTC)
-        yield start, start + spec.duration, f"config:{spec.id}:{start.isoformat()}"
+        yield start, start + spec.duration, source_of(spec.id, start, start + spec.duration)
         fire = trigger.get_next_fire_time(fire, fire)

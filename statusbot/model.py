@@ -177,7 +177,8 @@ class MaintenanceStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Maintenance:
-    """A maintenance window. ``source`` is "cli" or "config:<id>[:<start iso>]" (unique)."""
+    """A maintenance window. ``source`` (unique) is "cli:<when made>" or, from the config,
+    "config:<id>@<start>/<end>" (UTC, ISO 8601)."""
 
     id: int
     title: str

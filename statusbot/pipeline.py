@@ -3,14 +3,22 @@
 Everything that changes state goes through here, in one place and one thread, so that a
 transition and the announcements it causes are committed together (DESIGN invariant 1) and the
 incident rules always decide on what is really stored. Pure decisions live in detector, guard,
-incidents and maintenance; this module only wires them to the store.
+incidents and maintenance; this module wires them to the store and adds three safeguards:
+
+- results and transitions that could not be written (database locked, disk full) are kept and
+  written with the next round, so a store hiccup never loses an outage;
+- a worsening transition waits, when a canary is configured, until the canary has answered
+  after the failures began: only then do we know it is the target and not our own network
+  (invariant 6), whichever of the two checks happened to run first;
+- when a maintenance window stops covering a component (ended, or cancelled from the CLI), a
+  component still down then gets its incident.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from statusbot import incidents, maintenance
@@ -19,29 +27,31 @@ from statusbot.detector import ComponentPolicy, Detector
 from statusbot.guard import Guard, GuardPolicy
 from statusbot.model import (
     CheckResult,
-    EndMaintenance,
+    Clock,
     Incident,
     Maintenance,
     MaintenanceStatus,
     State,
     Transition,
+    utcnow,
 )
 from statusbot.store import Store, Tx
 
 log = logging.getLogger("statusbot")
 
 _LIVE = (MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS)
+MAX_UNSAVED_RESULTS = 100_000  # past this, the oldest unsaved results go (transitions never do)
 
 
 @dataclass
 class Counters:
-    """What the pipeline did, for `status`, logs and (later) metrics."""
+    """What the pipeline did, for `status`, logs and metrics."""
 
     results: int = 0
     transitions: int = 0
-    suppressed: int = 0  # failing results not fed because the probe network looked down
+    suppressed: int = 0  # failing results not counted because the probe network looked down
+    held: int = 0  # worsening transitions that waited for the canary
     store_errors: int = 0
-    by_state: dict[str, int] = field(default_factory=dict)
 
 
 def policies(config: Config) -> dict[str, ComponentPolicy]:
@@ -64,9 +74,8 @@ def policies(config: Config) -> dict[str, ComponentPolicy]:
 
 
 def guard_policy(config: Config) -> GuardPolicy:
-    longest = max(
-        (c.interval for c in config.checks()), default=config.defaults.interval.total_seconds()
-    )
+    intervals = [c.interval for c in config.checks()]
+    longest = max(intervals, default=config.defaults.interval.total_seconds())
     canary = config.canary_check()
     return GuardPolicy(
         canary=canary.id if canary else None,
@@ -89,15 +98,21 @@ def incident_policy(config: Config) -> incidents.IncidentPolicy:
 class Pipeline:
     """Owns detection state; applies results and schedule ticks to the store."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, clock: Clock = utcnow) -> None:
         self.store = store
         self.counters = Counters()
-        self.config = config
         with store.write(durable=True) as tx:
             tx.sync_components(config.component_infos())
             seeded = {cid: state for cid, (state, _since) in tx.component_states().items()}
+            self._in_maintenance = maintenance.active_components(tx.maintenances(_LIVE), clock())
         self.detector = Detector(policies(config), initial=seeded)
         self.guard = Guard(guard_policy(config))
+        self._unsaved_results: list[CheckResult] = []
+        self._unsaved_transitions: list[Transition] = []
+        self._failing_since: dict[str, datetime] = {}  # check id → first failure of its streak
+        self._held: dict[str, tuple[Transition, datetime]] = {}  # component → (tr, streak start)
+        self._canary_seen: CheckResult | None = None
+        self._doubt: str | None = None
         self._apply_config(config)
 
     def _apply_config(self, config: Config) -> None:
@@ -105,52 +120,99 @@ class Pipeline:
         self.channels = config.channels.names()
         self.incident_policy = incident_policy(config)
         self.windows = [w.spec() for w in config.maintenance]
+        self._canary_id = "canary" if config.canary else None
+        self._checks_of = {cid: p.checks for cid, p in policies(config).items()}
 
     def reconfigure(self, config: Config) -> None:
-        """Swap in a new (already validated) config, keeping detection state and counters."""
+        """Swap in a new (already validated) config, keeping detection and guard history."""
         with self.store.write(durable=True) as tx:
             tx.sync_components(config.component_infos())
         self.detector.reconfigure(policies(config))
-        self.guard = Guard(guard_policy(config))
+        self.guard.policy = guard_policy(config)
         self._apply_config(config)
+        if not self._canary_id:
+            self._release_all("no canary configured any more")
+
+    # --- results --------------------------------------------------------------------------
 
     def handle(self, results: Sequence[CheckResult]) -> list[Transition]:
-        """Feed results; persist results, transitions and the incidents they cause, atomically."""
+        """Feed results; persist results, transitions and the incidents they cause, atomically.
+
+        Raises when the store cannot be written; what was not written is kept and goes out with
+        the next call (or ``flush``).
+        """
         transitions: list[Transition] = []
         for result in results:
             self.counters.results += 1
             self.guard.observe(result)
-            if result.check_id == "canary":
+            if result.check_id == self._canary_id:
+                self._canary_seen = result
                 continue
-            if result.state is not State.UP:
-                doubt = self.guard.suspect(result.at)
-                if doubt:
+            self._unsaved_results.append(result)
+            if result.state is State.UP:
+                self._failing_since.pop(result.check_id, None)
+            else:
+                self._failing_since.setdefault(result.check_id, result.at)
+                if self._doubting(result.at):
                     self.counters.suppressed += 1
-                    log.warning("probe network down? not counting %s: %s", result.check_id, doubt)
                     continue
             tr = self.detector.feed(result)
             if tr is not None:
                 transitions.append(tr)
-        stored = [r for r in results if r.check_id != "canary"]
-        with self.store.write(durable=bool(transitions)) as tx:
-            tx.record_results(stored)
-            for tr in transitions:
-                self._on_transition(tx, tr)
-        self.counters.transitions += len(transitions)
+        self._unsaved_transitions += transitions
+        self.flush()
         return transitions
+
+    def flush(self) -> None:
+        """Write what is not written yet: results, transitions and the changes they cause."""
+        if len(self._unsaved_results) > MAX_UNSAVED_RESULTS:
+            del self._unsaved_results[: len(self._unsaved_results) - MAX_UNSAVED_RESULTS]
+        transitions = self._unsaved_transitions
+        releasable = self._releasable()
+        if not (self._unsaved_results or transitions or releasable):
+            return
+        try:
+            with self.store.write(durable=bool(transitions or releasable)) as tx:
+                tx.record_results(self._unsaved_results)
+                for tr in transitions:
+                    self._on_transition(tx, tr)
+                for component in releasable:
+                    self._release(tx, component)
+        except Exception:
+            self.counters.store_errors += 1
+            raise
+        self._unsaved_results = []
+        self._unsaved_transitions = []
+        self.counters.transitions += len(transitions)
+
+    def _doubting(self, at: datetime) -> bool:
+        """Whether failures at ``at`` look like our own network; logs once per episode."""
+        doubt = self.guard.suspect(at)
+        if doubt and not self._doubt:
+            log.warning("probe network down? failures are not counted while: %s", doubt)
+        elif self._doubt and not doubt:
+            log.info("probe network looks fine again; counting failures")
+        self._doubt = doubt
+        return doubt is not None
 
     def _on_transition(self, tx: Tx, tr: Transition) -> None:
         tx.record_transition(tr)
         tx.set_component_state(tr.component_id, tr.new, tr.at)
         flap = " (flapping: held in the worse state)" if tr.flapping else ""
-        log.info(
-            "component %s: %s → %s%s%s",
-            tr.component_id,
-            tr.old,
-            tr.new,
-            f": {tr.reason}" if tr.reason else "",
-            flap,
-        )
+        reason = f": {tr.reason}" if tr.reason else ""
+        log.info("component %s: %s → %s%s%s", tr.component_id, tr.old, tr.new, reason, flap)
+        if self.incident_policy.is_bad(tr.new) and self._canary_id:
+            start = self._streak_start(tr)
+            if not self._canary_answered_since(start):
+                self._held[tr.component_id] = (tr, start)
+                self.counters.held += 1
+                log.info("component %s: waiting for the canary before announcing", tr.component_id)
+                return
+        else:
+            self._held.pop(tr.component_id, None)  # recovered before it was ever announced
+        self._apply_rules(tx, tr)
+
+    def _apply_rules(self, tx: Tx, tr: Transition) -> None:
         in_maintenance = maintenance.active_components(tx.maintenances(_LIVE), tr.at)
         changes = incidents.on_transition(
             tr, tx.open_incidents(), in_maintenance, self.incident_policy
@@ -158,28 +220,57 @@ class Pipeline:
         for change in changes:
             _log_applied(tx.apply(change, self.channels))
 
+    # --- the canary hold --------------------------------------------------------------------
+
+    def _streak_start(self, tr: Transition) -> datetime:
+        checks = self._checks_of.get(tr.component_id, ())
+        starts = [self._failing_since[c] for c in checks if c in self._failing_since]
+        return min(starts, default=tr.at)
+
+    def _canary_answered_since(self, start: datetime) -> bool:
+        seen = self._canary_seen
+        return seen is not None and seen.at >= start and seen.state is State.UP
+
+    def _releasable(self) -> list[str]:
+        return [c for c, (_tr, start) in self._held.items() if self._canary_answered_since(start)]
+
+    def _release(self, tx: Tx, component: str) -> None:
+        tr, _start = self._held.pop(component)
+        if self.detector.state(component) is not tr.new:
+            return  # it changed again meanwhile; that transition was handled on its own
+        log.info("component %s: the canary is fine, so the outage is real", component)
+        self._apply_rules(tx, tr)
+
+    def _release_all(self, why: str) -> None:
+        if not self._held:
+            return
+        log.info("announcing held outages: %s", why)
+        with self.store.write(durable=True) as tx:
+            for component in list(self._held):
+                tr, _ = self._held.pop(component)
+                self._apply_rules(tx, tr)
+
+    # --- time-driven rules ---------------------------------------------------------------------
+
     def tick(self, now: datetime) -> None:
-        """Resolve calm incidents; start, end and schedule maintenance windows due at ``now``."""
+        """Write what is pending; resolve calm incidents; move maintenance windows along."""
+        self.flush()
         with self.store.write(durable=True) as tx:
             states = self.detector.states()
             for change in incidents.due_resolutions(
                 tx.open_incidents(), states, now, self.incident_policy
             ):
                 _log_applied(tx.apply(change, self.channels))
-            known = tx.maintenances()
-            for change in maintenance.plan(self.windows, known, now):
-                applied = tx.apply(change, self.channels)
-                _log_applied(applied)
-                if isinstance(change, EndMaintenance) and isinstance(applied, Maintenance):
-                    over = incidents.on_maintenance_over(
-                        applied.components,
-                        self.detector.states(),
-                        tx.open_incidents(),
-                        self.incident_policy,
-                        now,
-                    )
-                    for follow in over:
-                        _log_applied(tx.apply(follow, self.channels))
+            for change in maintenance.plan(self.windows, tx.maintenances(), now):
+                _log_applied(tx.apply(change, self.channels))
+            active = maintenance.active_components(tx.maintenances(_LIVE), now)
+            over = self._in_maintenance - active  # ended, or cancelled from the CLI
+            if over:
+                for follow in incidents.on_maintenance_over(
+                    sorted(over), states, tx.open_incidents(), self.incident_policy, now
+                ):
+                    _log_applied(tx.apply(follow, self.channels))
+        self._in_maintenance = active
 
     def prune(self, now: datetime) -> None:
         """Roll up results and drop what retention no longer keeps."""

@@ -13,10 +13,10 @@ import logging
 import signal
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from statusbot import config as configmod
 from statusbot.config import Config, ConfigError, ResolvedCheck
-from statusbot.model import CheckResult, Clock, utcnow
+from statusbot.model import CheckResult, Clock, State, utcnow
 from statusbot.pipeline import Pipeline
 from statusbot.probes import ping_key, run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
@@ -50,6 +50,10 @@ PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
+
+
+class StartupError(Exception):
+    """The daemon cannot start (one line for the operator): a port in use, say."""
 
 
 @dataclass
@@ -78,14 +82,24 @@ def make_session(limit: int = 256) -> aiohttp.ClientSession:
     )
 
 
+def stored_pings(config: Config) -> dict[str, datetime]:
+    """Heartbeat pings the daemon recorded, if its database exists (``check`` creates none)."""
+    url = config.store_url()
+    if not Path(url.removeprefix("sqlite:///")).exists():
+        return {}
+    with Store.open(url) as store, store.read() as tx:
+        return tx.pings()
+
+
 async def check_once(config: Config, clock: Clock = utcnow) -> list[CheckResult]:
     """Run every check (and the canary) once, concurrently; nothing is stored."""
     checks = config.checks()
     canary = config.canary_check()
     if canary:
         checks.append(canary)
+    heartbeats = Heartbeats(started_at=clock(), last=stored_pings(config))
     async with make_session() as session:
-        ctx = ProbeContext(session, TlsContexts(), Heartbeats(started_at=clock()), clock)
+        ctx = ProbeContext(session, TlsContexts(), heartbeats, clock)
 
         async def one(check: ResolvedCheck) -> CheckResult:
             outcome = await run_check(check.spec, ctx, check.timeout)
@@ -109,6 +123,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._runner: web.AppRunner | None = None
+        self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
+        self._canary_nudged: datetime | None = None
+        self._reloading: asyncio.Task[bool] | None = None
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self.heartbeat_tokens: dict[str, str] = {}
@@ -117,44 +134,67 @@ class Daemon:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     async def run(self) -> int:
-        """Run until SIGINT/SIGTERM; returns the exit code."""
+        """Run until SIGINT/SIGTERM; returns the exit code. Raises StartupError or StoreError
+        (one line each) when it cannot start; everything opened so far is closed again."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        try:
+            return await self._serve()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self._db.shutdown(wait=True)
+
+    async def _serve(self) -> int:
         self.store = await self._in_writer(Store.open, self.config.store_url())
-        self.pipeline = await self._in_writer(Pipeline, self.config, self.store)
-        pings = await self._in_writer(self._load_pings)
-        self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
-        async with make_session() as session:
-            self.ctx = ProbeContext(session, TlsContexts(), self.heartbeats, self.clock)
-            writer = asyncio.create_task(self._writer(), name="writer")
+        try:
+            self.pipeline = await self._in_writer(Pipeline, self.config, self.store, self.clock)
+            pings = await self._in_writer(self._load_pings)
+            self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
+            async with make_session() as session:
+                self.ctx = ProbeContext(session, TlsContexts(), self.heartbeats, self.clock)
+                await self._watch()
+            try:
+                await self._in_writer(self.pipeline.flush)
+            except Exception:
+                log.exception("could not write the last results; they are lost")
+        finally:
+            await self._in_writer(self.store.close)
+        log.info("stopped")
+        return 0
+
+    async def _watch(self) -> None:
+        """Schedule the checks and run until told to stop; then finish what is in flight."""
+        writer = asyncio.create_task(self._writer(), name="writer")
+        try:
             await self._start_http()
             self._schedule_all()
-            self._scheduler.add_listener(
-                self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
-            )
+            events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
+            self._scheduler.add_listener(self._on_job_event, events)
             self._scheduler.start()
-            n = len(self.config.checks())
             log.info(
                 "statusbot running: %d checks on %d components, store %s",
-                n,
+                len(self.config.checks()),
                 len(self.config.components),
-                self.store.path,
+                self.store.path if self.store else "?",
             )
             await self._stop.wait()
-            log.info("stopping: no new checks; flushing results")
+            log.info("stopping: no new checks; finishing the running ones")
             self._scheduler.shutdown(wait=False)
+            if self._inflight:
+                longest = max(c.timeout for c in self._all_checks())
+                await asyncio.wait(set(self._inflight.values()), timeout=longest + 1)
             await self._queue.join()
+        finally:
+            if self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             if self._runner:
                 await self._runner.cleanup()
-        await self._in_writer(self.store.close)
-        self._db.shutdown(wait=True)
-        log.info("stopped")
-        return 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -166,16 +206,21 @@ class Daemon:
 
     # --- scheduling ---------------------------------------------------------------------
 
-    def _schedule_all(self) -> None:
-        checks = self.config.checks()
+    def _all_checks(self) -> list[ResolvedCheck]:
         canary = self.config.canary_check()
-        if canary:
-            checks.append(canary)
+        return self.config.checks() + ([canary] if canary else [])
+
+    def _schedule_all(self, keep: Collection[str] = ()) -> None:
+        """(Re)schedule every check except those in ``keep`` (unchanged by a reload, so their
+        rhythm goes on), and the housekeeping jobs."""
+        checks = self._all_checks()
         self.heartbeat_tokens = {
             c.spec.ping_key(): c.id for c in checks if isinstance(c.spec, HeartbeatCheck)
         }
         now = self.clock()
         for check in checks:
+            if check.id in keep:
+                continue
             self._scheduler.add_job(
                 self._run_check,
                 IntervalTrigger(
@@ -191,24 +236,21 @@ class Daemon:
                 misfire_grace_time=max(1, int(check.interval / 2)),
                 replace_existing=True,
             )
-        self._scheduler.add_job(
-            self._tick,
-            IntervalTrigger(seconds=TICK),
-            id="_tick",
-            next_run_time=now,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self._scheduler.add_job(
-            self._prune,
-            IntervalTrigger(seconds=PRUNE_EVERY),
-            id="_prune",
-            next_run_time=now + timedelta(seconds=60),
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
+        for job_id, func, seconds, first in (
+            ("_tick", self._tick, TICK, now),
+            ("_prune", self._prune, PRUNE_EVERY, now + timedelta(seconds=60)),
+        ):
+            if job_id in keep:
+                continue
+            self._scheduler.add_job(
+                func,
+                IntervalTrigger(seconds=seconds),
+                id=job_id,
+                next_run_time=first,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
 
     def _on_job_event(self, event: JobEvent) -> None:
         """Scheduler listener (runs in the loop: keep it O(1)). Late and missed runs are
@@ -234,8 +276,32 @@ class Daemon:
 
     async def _run_check(self, check: ResolvedCheck) -> None:
         self.stats.runs += 1
-        outcome = await run_check(check.spec, self.ctx, check.timeout)
+        task = asyncio.current_task()
+        if task:
+            self._inflight[check.id] = task
+        try:
+            outcome = await run_check(check.spec, self.ctx, check.timeout)
+        finally:
+            self._inflight.pop(check.id, None)
         self._queue.put_nowait(CheckResult.of(check.id, check.component_id, self.clock(), outcome))
+        if outcome.state is not State.UP and check.id != "canary":
+            self._nudge_canary()
+
+    def _nudge_canary(self) -> None:
+        """A check just failed: ask the canary now, so an outage is not held back waiting for
+        the canary's next regular run (the pipeline waits for a canary answer after the
+        failures began). At most once per canary timeout."""
+        canary = self.config.canary_check()
+        job = self._scheduler.get_job("canary") if canary else None
+        if canary is None or job is None:
+            return
+        now = self.clock()
+        if self._canary_nudged and (now - self._canary_nudged).total_seconds() < canary.timeout:
+            return
+        if "canary" in self._inflight:
+            return
+        self._canary_nudged = now
+        job.modify(next_run_time=now)
 
     async def _writer(self) -> None:
         assert self.pipeline is not None
@@ -268,22 +334,45 @@ class Daemon:
 
     # --- reload ---------------------------------------------------------------------------
 
+    def _on_sighup(self) -> None:
+        if self._reloading and not self._reloading.done():
+            log.warning("a reload is already running; this SIGHUP is ignored")
+            return
+        self._reloading = asyncio.create_task(self.reload(), name="reload")
+
     async def reload(self) -> bool:
-        """Re-read the config: swap it in if valid, else keep the old one and say why."""
+        """Re-read the config: swap it in if valid, else keep the old one and say why.
+
+        Detection state, open incidents and the outbox stay; checks that did not change keep
+        their schedule. ``http.listen`` and ``storage.url`` need a restart (logged)."""
         if self.config_path is None or self.pipeline is None:
             return False
         try:
             new = configmod.load(self.config_path)
+            await self._in_writer(self.pipeline.reconfigure, new)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused, keeping the running config: %s", problem)
             return False
-        await self._in_writer(self.pipeline.reconfigure, new)
-        self.config = new
+        except Exception:
+            log.exception("reload failed, keeping the running config")
+            return False
+        old, self.config = self.config, new
+        for what, before, after in (
+            ("http.listen", old.http.listen, new.http.listen),
+            ("storage.url", old.store_url(), new.store_url()),
+        ):
+            if before != after:
+                log.warning("%s changed: restart statusbot to apply it (still %s)", what, before)
+        previous = {c.id: c for c in (*old.checks(), *filter(None, [old.canary_check()]))}
+        unchanged = {c.id for c in self._all_checks() if previous.get(c.id) == c}
         for job in self._scheduler.get_jobs():
-            job.remove()
-        self._schedule_all()
-        log.info("config reloaded: %d checks", len(new.checks()))
+            if not job.id.startswith("_") and job.id not in unchanged:
+                job.remove()
+        self._schedule_all(keep={*unchanged, "_tick", "_prune"})
+        log.info(
+            "config reloaded: %d checks (%d unchanged)", len(self._all_checks()), len(unchanged)
+        )
         return True
 
     # --- HTTP listener (heartbeats) ---------------------------------------------------------
@@ -298,7 +387,10 @@ class Daemon:
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
+        try:
+            await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {listen} (http.listen): {exc.strerror}") from None
         log.info("listening on http://%s/ (heartbeats: /ping/<token>)", listen)
 
     async def _ping(self, request: web.Request) -> web.Response:

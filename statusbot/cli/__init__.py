@@ -15,7 +15,7 @@ from statusbot.cli import inspect, operate
 from statusbot.cli.common import UsageError, common_options
 from statusbot.config import ConfigError
 from statusbot.logs import setup_logging
-from statusbot.store import StoreError
+from statusbot.store import ChangeRefused, StoreError
 
 EXIT_USAGE, EXIT_STORE = 2, 3
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, ChangeRefused) as exc:
         print(f"statusbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as exc:

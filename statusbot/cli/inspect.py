@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Any
 
 from statusbot import maintenance, reference
-from statusbot.cli.common import config_path, load_config, print_json, read_store
+from statusbot.cli.common import UsageError, config_path, load_config, print_json, read_store
 from statusbot.config import Config
 from statusbot.model import State, utcnow
 from statusbot.store import OutboxStats
@@ -115,10 +115,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from statusbot.runtime import Daemon  # noqa: PLC0415 - the daemon's imports are heavy
+    from statusbot.runtime import Daemon, StartupError  # noqa: PLC0415 - heavy imports
 
     path = config_path(args)
-    return asyncio.run(Daemon(load_config(args), path).run())
+    try:
+        return asyncio.run(Daemon(load_config(args), path).run())
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

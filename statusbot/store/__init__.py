@@ -6,9 +6,9 @@ transaction). It takes and returns ``statusbot.model`` types, never rows.
         incident = tx.apply(OpenIncident(...), channels=["mastodon", "x"])
 """
 
-from statusbot.store.errors import StoreError
+from statusbot.store.errors import ChangeRefused, StoreError
 from statusbot.store.stats import DayStats, OutboxStats, PruneStats
 from statusbot.store.store import Store
 from statusbot.store.tx import Tx
 
-__all__ = ["DayStats", "OutboxStats", "PruneStats", "Store", "StoreError", "Tx"]
+__all__ = ["ChangeRefused", "DayStats", "OutboxStats", "PruneStats", "Store", "StoreError", "Tx"]

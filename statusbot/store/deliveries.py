@@ -16,7 +16,7 @@ from statusbot.model import Delivery, DeliveryStatus
 from statusbot.store import tables as t
 from statusbot.store.base import TxBase
 from statusbot.store.codec import to_ms
-from statusbot.store.errors import StoreError
+from statusbot.store.errors import ChangeRefused
 from statusbot.store.outbox import delivery_of
 
 _D = DeliveryStatus
@@ -148,8 +148,8 @@ class DeliveriesMixin(TxBase):
             select(c.status).where(c.id == delivery_id)
         ).scalar_one_or_none()
         if status is None:
-            raise StoreError(f"no delivery {delivery_id}")
-        raise StoreError(f"delivery {delivery_id} is {status}")
+            raise ChangeRefused(f"no delivery {delivery_id}")
+        raise ChangeRefused(f"delivery {delivery_id} is {status}")
 
 
 def _same_thread(e: FromClause, e2: FromClause) -> ColumnElement[bool]:

@@ -15,6 +15,11 @@ class StoreError(Exception):
     """A storage problem, worded for an operator: "cannot write /x/statusbot.db: …"."""
 
 
+class ChangeRefused(StoreError):
+    """A change that does not fit what is stored: an unknown id, a resolved incident, an
+    illegal maintenance move. The database is fine; the request was wrong."""
+
+
 def describe(path: Path | None, action: str, exc: BaseException) -> str:
     """Word a driver error as one line: ``cannot <action> <path>: <reason>``."""
     where = str(path) if path is not None else ":memory:"

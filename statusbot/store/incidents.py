@@ -20,7 +20,7 @@ from statusbot.model import (
 )
 from statusbot.store import tables as t
 from statusbot.store.codec import dumps, from_ms, loads, opt_from_ms, to_ms, unique
-from statusbot.store.errors import StoreError
+from statusbot.store.errors import ChangeRefused
 from statusbot.store.outbox import OutboxMixin, incident_snapshot
 
 
@@ -63,7 +63,7 @@ class IncidentsMixin(OutboxMixin):
         at = to_ms(change.at)
         phase = inc.phase if change.phase is None else change.phase
         if phase is Phase.RESOLVED:
-            raise StoreError(f"incident {inc.id}: resolve it with a ResolveIncident change")
+            raise ChangeRefused(f"incident {inc.id}: resolve it with a ResolveIncident change")
         if phase is not inc.phase:
             self._conn.execute(
                 update(t.incident).where(t.incident.c.id == inc.id).values(phase=phase.value)
@@ -196,9 +196,9 @@ class IncidentsMixin(OutboxMixin):
     def _incident_or_fail(self, incident_id: int, *, open_only: bool = False) -> Incident:
         inc = self.incident(incident_id)
         if inc is None:
-            raise StoreError(f"no incident {incident_id}")
+            raise ChangeRefused(f"no incident {incident_id}")
         if open_only and not inc.is_open:
-            raise StoreError(f"incident {incident_id} is resolved")
+            raise ChangeRefused(f"incident {incident_id} is resolved")
         return inc
 
     # --- reading ------------------------------------------------------------------------------

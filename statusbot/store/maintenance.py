@@ -11,7 +11,7 @@ from sqlalchemy import Select, select, update
 from statusbot.model import EventKind, Maintenance, MaintenanceStatus, ScheduleMaintenance
 from statusbot.store import tables as t
 from statusbot.store.codec import from_ms, to_ms, unique
-from statusbot.store.errors import StoreError
+from statusbot.store.errors import ChangeRefused
 from statusbot.store.outbox import OutboxMixin
 
 CLI_SOURCE = "cli"
@@ -38,7 +38,7 @@ class MaintenanceMixin(OutboxMixin):
             if existing is not None:
                 return existing
         if change.ends_at <= change.starts_at:
-            raise StoreError(f"maintenance {change.title!r}: it ends before it starts")
+            raise ChangeRefused(f"maintenance {change.title!r}: it ends before it starts")
         maintenance_id: int = self._conn.execute(
             t.maintenance.insert()
             .values(
@@ -76,10 +76,10 @@ class MaintenanceMixin(OutboxMixin):
         """
         m = self.maintenance(maintenance_id)
         if m is None:
-            raise StoreError(f"no maintenance {maintenance_id}")
+            raise ChangeRefused(f"no maintenance {maintenance_id}")
         verb, allowed, target = _MOVES[kind]
         if m.status not in allowed:
-            raise StoreError(
+            raise ChangeRefused(
                 f"maintenance {m.id} is {m.status.value.replace('_', ' ')}: cannot {verb} it"
             )
         values: dict[str, object] = {"status": target.value}
@@ -100,7 +100,7 @@ class MaintenanceMixin(OutboxMixin):
     ) -> Maintenance:
         m = self.maintenance(maintenance_id)
         if m is None:  # written just before, in this transaction: cannot happen
-            raise StoreError(f"no maintenance {maintenance_id}")
+            raise ChangeRefused(f"no maintenance {maintenance_id}")
         self._emit(
             self._payload(kind, at, message, maintenance=m), at, channels, maintenance_id=m.id
         )

@@ -159,7 +159,7 @@ def test_operator_mistakes_get_one_clear_line_and_exit_2(config, capsys) -> None
     assert "bad time 'tomorrow'" in err
 
 
-def test_updating_a_resolved_incident_fails_and_keeps_the_store(config, capsys) -> None:
+def test_updating_a_resolved_incident_is_refused_and_keeps_the_store(config, capsys) -> None:
     run(
         capsys,
         "incident",
@@ -175,7 +175,7 @@ def test_updating_a_resolved_incident_fails_and_keeps_the_store(config, capsys) 
     )
     run(capsys, "incident", "resolve", "1", "-c", str(config))
     code, _, err = run(capsys, "incident", "update", "1", "-c", str(config), "--message", "late")
-    assert code == 3
+    assert code == 2
     assert "resolved" in err
     assert len(err.strip().splitlines()) == 1
     code, out, _ = run(capsys, "incident", "show", "1", "--json", "-c", str(config))

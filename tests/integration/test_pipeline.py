@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from statusbot import config as configmod
-from statusbot.model import CheckResult, EventKind, MaintenanceStatus, Phase, State
+from statusbot.model import (
+    CancelMaintenance,
+    CheckResult,
+    EventKind,
+    Maintenance,
+    MaintenanceStatus,
+    Phase,
+    ScheduleMaintenance,
+    State,
+)
 from statusbot.pipeline import Pipeline
-from statusbot.store import Store
+from statusbot.store import Store, StoreError
 from statusbot.yamlsource import load_yaml
 
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
@@ -279,3 +289,104 @@ def test_reconfigure_keeps_open_incidents_and_detection(
         assert tx.components()[0].name == (
             "Public REST API" if reload_changes_api else "Public API"
         )
+
+
+def test_a_locked_database_delays_the_incident_but_never_loses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("statusbot.store.engine.BUSY_TIMEOUT_MS", 50)
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    other = sqlite3.connect(tmp_path / "statusbot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    with pytest.raises(StoreError):
+        pipeline.handle([r("api.tcp", 30)])
+    with pytest.raises(StoreError):
+        pipeline.handle([r("api.tcp", 40)])  # the confirming failure: its write fails too
+    other.execute("ROLLBACK")
+    other.close()
+    pipeline.flush()
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+        stored = tx.results("api.tcp", T0, T0 + timedelta(minutes=1))
+    assert incident.opened_at == T0 + timedelta(seconds=40)
+    assert [x.at for x in stored][-2:] == [T0 + timedelta(seconds=30), T0 + timedelta(seconds=40)]
+    assert pipeline.counters.store_errors == 2
+
+
+def _maintenance_now(store: Store, component: str, minutes: int = 60) -> int:
+    with store.write(durable=True) as tx:
+        m = tx.apply(
+            ScheduleMaintenance(
+                "Upgrade", "", (component,), T0, T0 + timedelta(minutes=minutes), "cli:test", T0
+            ),
+            ["console"],
+        )
+    assert isinstance(m, Maintenance)
+    return m.id
+
+
+def test_recovery_during_maintenance_resolves_the_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    _maintenance_now(store, "api")
+    pipeline.tick(T0 + timedelta(seconds=45))
+    pipeline.handle([r("api.tcp", 50, State.UP)])
+    pipeline.handle([r("api.tcp", 60, State.UP)])
+    with store.read() as tx:
+        (incident,) = tx.incidents()
+    assert incident.phase is Phase.RESOLVED
+
+
+def test_cancelling_maintenance_while_down_opens_the_incident(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path)
+    up_all(pipeline, 0)
+    m = _maintenance_now(store, "db")
+    pipeline.tick(T0 + timedelta(seconds=25))
+    pipeline.handle([r("db.tcp", 30)])
+    pipeline.handle([r("db.tcp", 40)])
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+    with store.write(durable=True) as tx:  # what `statusbot maintenance cancel` does
+        tx.apply(CancelMaintenance(m, T0 + timedelta(seconds=50)), ["console"])
+    pipeline.tick(T0 + timedelta(seconds=55))
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+    assert incident.components == ("db",)
+
+
+CANARY = "canary: {type: tcp, host: 127.0.0.1, port: 9}\n"
+
+
+def test_an_outage_waits_for_a_canary_answer_taken_after_the_failures_began(
+    tmp_path: Path,
+) -> None:
+    pipeline, store = make(tmp_path, CANARY)
+    pipeline.handle([r("canary", 0, State.UP)])
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])  # confirmed, but the canary last spoke before t=30
+    with store.read() as tx:
+        assert tx.open_incidents() == []
+    assert pipeline.counters.held == 1
+    pipeline.handle([r("canary", 42, State.UP)])  # our own network is fine: announce
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+    assert incident.opened_at == T0 + timedelta(seconds=40)
+
+
+def test_a_late_failing_canary_means_the_outage_is_never_announced(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, CANARY + "detection: {resolve_after: 0s}\n")
+    pipeline.handle([r("canary", 0, State.UP)])
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    pipeline.handle([r("canary", 42, State.DOWN)])  # it was us, not them
+    pipeline.handle([r("api.tcp", 50, State.UP)])
+    pipeline.handle([r("api.tcp", 60, State.UP)])
+    pipeline.handle([r("canary", 62, State.UP)])
+    with store.read() as tx:
+        assert tx.incidents() == []
+        assert tx.events() == []

@@ -112,7 +112,6 @@ def test_manual_incident_is_not_joined_by_a_storm():
 
 def test_no_incident_while_in_maintenance():
     assert on_transition(tr("api", UP, DOWN), [], {"api"}, POLICY) == []
-    assert on_transition(tr("api", DOWN, UP), [incident("api")], {"api"}, POLICY) == []
 
 
 def test_component_already_in_an_open_incident_opens_nothing():
@@ -274,3 +273,20 @@ def test_open_on_must_be_a_bad_state():
 )
 def test_humanize_duration(seconds, text):
     assert humanize_duration(seconds) == text
+
+
+def test_recovery_during_maintenance_still_resolves_the_incident():
+    [change] = on_transition(tr("api", DOWN, UP, t=300), [incident("api")], {"api"}, POLICY)
+    assert isinstance(change, ResolveIncident)
+
+
+def test_failure_during_maintenance_opens_nothing():
+    assert on_transition(tr("api", UP, DOWN, t=300), [], {"api"}, POLICY) == []
+
+
+def test_storm_joining_a_monitored_incident_reopens_investigation_for_the_new_one_only():
+    watched = replace(incident("api", recovered=frozenset({"api"}), t=0), phase=Phase.MONITORING)
+    [change] = on_transition(tr("db", UP, DOWN, t=50), [watched], set(), POLICY)
+    assert isinstance(change, UpdateIncident)
+    assert change.phase is Phase.INVESTIGATING
+    assert change.message.startswith("Database is not responding.")

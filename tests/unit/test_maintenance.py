@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from statusbot.maintenance import WindowSpec, active_components, plan, validate_cron
 from statusbot.model import (
+    CancelMaintenance,
     EndMaintenance,
     Maintenance,
     MaintenanceStatus,
@@ -57,7 +58,7 @@ def test_one_off_window_is_scheduled_once_then_started_then_ended():
         components=("db",),
         starts_at=T0 + 48 * H,
         ends_at=T0 + 50 * H,
-        source="config:db-upgrade",
+        source="config:db-upgrade@2026-11-24T07:00:00+00:00/2026-11-24T09:00:00+00:00",
         at=now,
     )
     known = [stored(scheduled, id=3)]
@@ -96,8 +97,8 @@ def test_recurring_weekly_window_in_berlin_crosses_dst():
         datetime(2026, 3, 29, 4, 0, tzinfo=UTC),
     ]
     assert [c.source for c in changes if isinstance(c, ScheduleMaintenance)] == [
-        "config:weekly:2026-03-22T05:00:00+00:00",
-        "config:weekly:2026-03-29T04:00:00+00:00",
+        "config:weekly@2026-03-22T05:00:00+00:00/2026-03-22T07:00:00+00:00",
+        "config:weekly@2026-03-29T04:00:00+00:00/2026-03-29T06:00:00+00:00",
     ]
     assert all(c.starts_at.tzinfo is UTC for c in changes if isinstance(c, ScheduleMaintenance))
     known = [stored(c, id=i) for i, c in enumerate(changes) if isinstance(c, ScheduleMaintenance)]
@@ -212,3 +213,35 @@ def test_cron_weekdays_count_from_sunday_like_crontab():
     assert starts("0 3 * * 0") == [7]  # Sunday
     assert starts("0 3 * * 7") == [7]
     assert starts("0 3 * * sat,sun") == [6, 7]
+
+
+def test_editing_a_window_in_the_config_cancels_the_old_announcement_and_makes_a_new_one():
+    now = T0 + 47 * H
+    [first] = plan([one_off()], [], now)
+    assert isinstance(first, ScheduleMaintenance)
+    known = [stored(first, 1)]
+    moved = one_off(start=T0 + 60 * H, end=T0 + 61 * H)
+    later = T0 + 47 * H + timedelta(minutes=30)  # before the old window starts
+    changes = plan([moved], known, later)
+    assert [type(c).__name__ for c in changes] == ["CancelMaintenance", "ScheduleMaintenance"]
+    assert changes[0] == CancelMaintenance(1, later)
+    assert changes[1].starts_at == T0 + 60 * H  # type: ignore[union-attr]
+
+
+def test_removing_a_window_from_the_config_cancels_it_unless_it_already_runs():
+    [first] = plan([one_off()], [], T0 + 47 * H)
+    known = [stored(first, 1)]
+    assert plan([], known, T0 + 47 * H) == [CancelMaintenance(1, T0 + 47 * H)]
+    running = [replace(known[0], status=MaintenanceStatus.IN_PROGRESS)]
+    assert plan([], running, T0 + 49 * H) == []
+
+
+def test_changing_a_recurring_window_cancels_its_announced_occurrences():
+    weekly = one_off(start=None, end=None, cron="0 3 * * sun", duration=2 * H, notice=200 * H)
+    changes = plan([weekly], [], T0)
+    assert changes
+    known = [stored(c, n) for n, c in enumerate(changes, 1)]  # type: ignore[arg-type]
+    assert plan([weekly], known, T0) == []
+    shorter = replace(weekly, duration=H)
+    again = plan([shorter], known, T0)
+    assert {type(c).__name__ for c in again} == {"CancelMaintenance", "ScheduleMaintenance"}
