@@ -85,7 +85,7 @@ async def _follow_outbox(store_url: str, start: float) -> None:
             )
 
 
-async def run_demo(down_after: float = 20, down_for: float = 25, settle: float = 15) -> int:
+async def run_demo(down_after: float = 20, down_for: float = 25, settle: float = 20) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="statusbot-demo-") as tmp:
         directory = Path(tmp)

@@ -182,14 +182,14 @@ class Daemon:
             )
             await self._stop.wait()
             log.info("stopping: no new checks; finishing the running ones")
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=False)  # deferred to the loop: `running` lags
             if self._inflight:
                 longest = max(c.timeout for c in self._all_checks())
                 await asyncio.wait(set(self._inflight.values()), timeout=longest + 1)
             await self._queue.join()
         finally:
-            if self._scheduler.running:
-                self._scheduler.shutdown(wait=False)
+            if not self._stop.is_set() and self._scheduler.running:
+                self._scheduler.shutdown(wait=False)  # start-up failed after it started
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer

@@ -41,6 +41,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = add("demo", cmd_demo, "watch a local sample service drop out and recover (no setup)")
     p.add_argument("--down-after", type=float, default=20, help="seconds before the outage")
     p.add_argument("--down-for", type=float, default=25, help="seconds the outage lasts")
+    p.add_argument("--settle", type=float, default=20, help="seconds to watch after recovery")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -127,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from statusbot.demo import run_demo  # noqa: PLC0415 - the daemon's imports are heavy
 
-    return asyncio.run(run_demo(args.down_after, args.down_for))
+    return asyncio.run(run_demo(args.down_after, args.down_for, args.settle))
 
 
 def outbox_dict(stats: OutboxStats) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import re
 import ssl
 import time
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FilePath, field_validator
@@ -111,6 +111,23 @@ class HttpExpect(BaseModel):
         return 200 <= status < 300 if self.status is None else status in self.status
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit for logs, reasons and the database: no password, no query values.
+
+    ``https://user:pw@host/p?token=abc&x=1`` → ``https://***@host/p?token=***&x=***``.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 class HttpCheck(CheckBase):
     """Up when ``url`` answers as ``expect`` says, degraded when slower than ``degraded_after``."""
 
@@ -163,7 +180,7 @@ class HttpCheck(CheckBase):
         return value.upper() if isinstance(value, str) else value
 
     def target(self) -> str:
-        return self.url
+        return redact_url(self.url)
 
 
 async def probe(spec: HttpCheck, ctx: ProbeContext) -> Outcome:
@@ -185,14 +202,14 @@ async def probe(spec: HttpCheck, ctx: ProbeContext) -> Outcome:
     except TimeoutError:
         raise  # the runner's deadline, not ours to describe
     except (aiohttp.ClientError, OSError) as exc:
-        return Outcome.down(describe_error(exc, spec.url))
+        return Outcome.down(describe_error(exc, redact_url(spec.url)))
     latency = time.perf_counter() - started
     return judge(spec, status, _decode(raw, charset), latency)
 
 
 def judge(spec: HttpCheck, status: int, body: str, latency: float) -> Outcome:
     """Compare one answer with ``spec.expect`` and ``spec.degraded_after``."""
-    expect, url = spec.expect, spec.url
+    expect, url = spec.expect, redact_url(spec.url)
     problem: str | None = None
     if not expect.status_ok(status):
         problem = f"HTTP {status} from {url} (expected {expect.describe_status()})"

@@ -9,6 +9,7 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_heartbeat_pings_keep_it_up_and_silence_opens_an_incident(
     # The cron job stops calling: period 2s + grace 1s later it is down, and an incident opens.
     wait_for("an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
     assert _state(tmp_path) is State.DOWN
-    assert daemon.signal(signal.SIGTERM) == 0
+    assert daemon.signal(signal.SIGINT) == 0, "Ctrl-C stops cleanly too"
     log = daemon.log.read_text()
     assert TOKEN not in log, "the token is a secret and must never be logged"
     assert TOKEN not in (tmp_path / "statusbot.db").read_bytes().decode("latin-1")
@@ -102,7 +103,46 @@ def test_sighup_swaps_in_a_good_config_and_keeps_the_old_one_when_bad(
     assert "defaults.interval: not a duration: 'soon'" in daemon.log.read_text()
     assert daemon.proc.poll() is None, "a bad config must not take the daemon down"
     assert _get(f"http://127.0.0.1:{port}/ping/{TOKEN}") == 200, "still serving"
+    before = _result_count(tmp_path)
+    wait_for("checks to go on under the old config", lambda: _result_count(tmp_path) > before + 2)
     assert daemon.signal(signal.SIGTERM) == 0
+
+
+def _result_count(directory: Path) -> int:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    until = datetime.now(UTC) + timedelta(hours=1)
+    return len(read_store(directory, lambda tx: tx.results("nightly.heartbeat", since, until)))
+
+
+def test_the_demo_shows_the_whole_loop() -> None:
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "statusbot",
+            "demo",
+            "--down-after",
+            "4",
+            "--down-for",
+            "6",
+            "--settle",
+            "22",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
+    for seen in (
+        "taking the sample service DOWN",
+        "[incident.opened]",
+        "bringing the sample service back UP",
+        "[incident.resolved]",
+    ):
+        assert seen in out, f"{seen!r} missing from the demo's output:\n{out}"
+    assert "resolved" in out.split("statusbot incident list")[-1]
 
 
 def test_the_wheel_carries_migrations_and_example_configs(tmp_path: Path) -> None:

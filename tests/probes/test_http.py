@@ -272,3 +272,17 @@ async def test_https_to_plain_http_port_is_a_tls_failure(target: Target, ctx: Pr
     outcome = await probe(check(target.url("/ok").replace("http:", "https:")), ctx)
     assert outcome.state is State.DOWN
     assert outcome.reason.startswith("TLS handshake failed with https://127.0.0.1:")
+
+
+async def test_credentials_in_the_url_never_reach_the_reason(
+    target: Target, ctx: ProbeContext
+) -> None:
+    url = target.url("/fail").replace("http://", "http://user:hunter22@") + "?token=s3cr3t&x=1"
+    spec = check(url)
+    outcome = await probe(spec, ctx)
+    assert outcome.state is State.DOWN
+    for text in (outcome.reason, spec.target()):
+        assert "hunter22" not in text
+        assert "s3cr3t" not in text
+    assert "http://***@127.0.0.1" in outcome.reason
+    assert "?token=***&x=***" in outcome.reason
