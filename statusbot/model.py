@@ -156,6 +156,7 @@ class Incident:
     auto: bool = False
     recovered: frozenset[str] = frozenset()  # components (of an auto incident) seen healthy again
     updates: tuple[IncidentUpdate, ...] = ()  # oldest first; may be empty when not loaded
+    acked_at: datetime | None = None  # when an operator acknowledged it (require_ack channels)
 
     @property
     def is_open(self) -> bool:
@@ -328,3 +329,4 @@ class Delivery:
     next_attempt_at: datetime | None = None
     remote_id: str | None = None
     error: str | None = None
+    first_attempt_at: datetime | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, FromClause, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, and_, exists, func, or_, select, update
 
 from statusbot.model import Delivery, DeliveryStatus
 from statusbot.store import tables as t
@@ -77,11 +77,32 @@ class DeliveriesMixin(TxBase):
         remote: str | None = self._conn.execute(query).scalar_one_or_none()
         return remote
 
-    def mark_sending(self, delivery_id: int) -> Delivery:
-        """Claim a pending or failed delivery (counts an attempt). Read the event after this."""
+    def mark_sending(self, delivery_id: int, at: datetime) -> Delivery:
+        """Claim a pending or failed delivery (counts an attempt; the first one's time is kept).
+        Read the event after this: it can no longer be folded into."""
+        c = t.delivery.c
         return self._settle(
-            delivery_id, _WAITING, status=_D.SENDING.value, attempts=t.delivery.c.attempts + 1
+            delivery_id,
+            _WAITING,
+            status=_D.SENDING.value,
+            attempts=c.attempts + 1,
+            first_attempt_at=func.coalesce(c.first_attempt_at, to_ms(at)),
         )
+
+    def defer(self, delivery_id: int, until: datetime) -> Delivery:
+        """Leave a pending delivery unclaimed until ``until`` (it still holds its thread back)."""
+        return self._settle(delivery_id, (_D.PENDING.value,), next_attempt_at=to_ms(until))
+
+    def event_position(self, event_id: int) -> int:
+        """1 for the first event of its incident (or maintenance), 2 for the next, and so on."""
+        e, e2 = t.event.alias("e"), t.event.alias("e2")
+        query = (
+            select(func.count())
+            .select_from(e)
+            .join(e2, and_(e2.c.id <= e.c.id, _same_thread(e, e2)))
+            .where(e.c.id == event_id)
+        )
+        return max(1, int(self._conn.execute(query).scalar_one()))
 
     def mark_sent(self, delivery_id: int, at: datetime, remote_id: str | None = None) -> Delivery:
         """Record a successful post (``remote_id``: the post's id, for replies)."""

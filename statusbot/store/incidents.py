@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -21,7 +22,7 @@ from statusbot.model import (
 from statusbot.store import tables as t
 from statusbot.store.codec import dumps, from_ms, loads, opt_from_ms, to_ms, unique
 from statusbot.store.errors import ChangeRefused
-from statusbot.store.outbox import OutboxMixin, incident_snapshot
+from statusbot.store.outbox import OutboxMixin, Route, incident_snapshot
 
 
 def author(automatic: bool) -> str:
@@ -32,7 +33,7 @@ def author(automatic: bool) -> str:
 class IncidentsMixin(OutboxMixin):
     """Incident changes (called through ``Tx.apply``) and incident reads."""
 
-    def _open_incident(self, change: OpenIncident, channels: Sequence[str]) -> Incident:
+    def _open_incident(self, change: OpenIncident, channels: Route) -> Incident:
         at = to_ms(change.at)
         incident_id: int = self._conn.execute(
             t.incident.insert()
@@ -58,7 +59,7 @@ class IncidentsMixin(OutboxMixin):
         self._emit(payload, change.at, channels, incident_id=incident_id)
         return inc
 
-    def _update_incident(self, change: UpdateIncident, channels: Sequence[str]) -> Incident:
+    def _update_incident(self, change: UpdateIncident, channels: Route) -> Incident:
         inc = self._incident_or_fail(change.incident_id, open_only=True)
         at = to_ms(change.at)
         phase = inc.phase if change.phase is None else change.phase
@@ -135,7 +136,7 @@ class IncidentsMixin(OutboxMixin):
         self._conn.execute(update(t.event).where(e.id == row.id).values(payload=dumps(payload)))
         return True
 
-    def _resolve_incident(self, change: ResolveIncident, channels: Sequence[str]) -> Incident:
+    def _resolve_incident(self, change: ResolveIncident, channels: Route) -> Incident:
         inc = self._incident_or_fail(change.incident_id, open_only=True)
         at = to_ms(change.at)
         self._conn.execute(
@@ -192,6 +193,26 @@ class IncidentsMixin(OutboxMixin):
                 .returning(t.incident_update.c.id)
             ).scalar_one()
         )
+
+    def ack_incident(self, incident_id: int, at: datetime) -> Incident:
+        """An operator vouches for an incident: channels with ``require_ack`` may post it now.
+
+        Its deliveries still waiting are made due at once. Acknowledging twice keeps the first
+        time."""
+        self._require_write()
+        inc = self._incident_or_fail(incident_id)
+        if inc.acked_at is None:
+            self._conn.execute(
+                update(t.incident).where(t.incident.c.id == inc.id).values(acked_at=to_ms(at))
+            )
+        d, e = t.delivery.c, t.event.c
+        waiting = select(e.id).where(e.incident_id == inc.id).scalar_subquery()
+        self._conn.execute(
+            update(t.delivery)
+            .where(d.event_id.in_(waiting), d.status == DeliveryStatus.PENDING.value)
+            .values(next_attempt_at=None)
+        )
+        return self._incident_or_fail(inc.id)
 
     def _incident_or_fail(self, incident_id: int, *, open_only: bool = False) -> Incident:
         inc = self.incident(incident_id)
@@ -256,6 +277,7 @@ class IncidentsMixin(OutboxMixin):
                 auto=bool(row.auto),
                 recovered=frozenset(cid for cid, rec in members.get(row.id, []) if rec),
                 updates=tuple(updates.get(row.id, [])),
+                acked_at=opt_from_ms(row.acked_at),
             )
             for row in rows
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from statusbot.model import EventKind, Maintenance, MaintenanceStatus, ScheduleM
 from statusbot.store import tables as t
 from statusbot.store.codec import from_ms, to_ms, unique
 from statusbot.store.errors import ChangeRefused
-from statusbot.store.outbox import OutboxMixin
+from statusbot.store.outbox import OutboxMixin, Route
 
 CLI_SOURCE = "cli"
 """The one source that is never deduplicated: every operator-scheduled window is new."""
@@ -32,7 +32,7 @@ _MOVES: dict[EventKind, tuple[str, frozenset[MaintenanceStatus], MaintenanceStat
 class MaintenanceMixin(OutboxMixin):
     """Maintenance changes (called through ``Tx.apply``) and maintenance reads."""
 
-    def _schedule(self, change: ScheduleMaintenance, channels: Sequence[str]) -> Maintenance:
+    def _schedule(self, change: ScheduleMaintenance, channels: Route) -> Maintenance:
         if change.source != CLI_SOURCE:
             existing = self.maintenance_by_source(change.source)
             if existing is not None:
@@ -67,7 +67,7 @@ class MaintenanceMixin(OutboxMixin):
         )
 
     def _move(
-        self, maintenance_id: int, kind: EventKind, at: datetime, channels: Sequence[str]
+        self, maintenance_id: int, kind: EventKind, at: datetime, channels: Route
     ) -> Maintenance:
         """Start, end or cancel; the window's bounds follow what really happened.
 
@@ -96,7 +96,7 @@ class MaintenanceMixin(OutboxMixin):
         kind: EventKind,
         at: datetime,
         message: str,
-        channels: Sequence[str],
+        channels: Route,
     ) -> Maintenance:
         m = self.maintenance(maintenance_id)
         if m is None:  # written just before, in this transaction: cannot happen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,10 @@ def maintenance_snapshot(m: Maintenance) -> dict[str, object]:
     }
 
 
+Route = Sequence[str] | Callable[[Mapping[str, object]], Sequence[str]]
+"""Which channels announce an event: a fixed list, or chosen from the event's payload."""
+
+
 class OutboxMixin(TxBase):
     """Writing events with their deliveries; reading the outbox."""
 
@@ -77,12 +81,17 @@ class OutboxMixin(TxBase):
         self,
         payload: dict[str, object],
         at: datetime,
-        channels: Sequence[str],
+        channels: Route,
         *,
         incident_id: int | None = None,
         maintenance_id: int | None = None,
     ) -> int:
-        """Insert the event and one pending delivery per channel; returns the event id."""
+        """Insert the event and one pending delivery per channel; returns the event id.
+
+        ``channels`` is a list, or a function choosing the channels from the payload (each
+        channel announces only the event kinds and components it is configured for)."""
+        if callable(channels):
+            channels = channels(payload)
         at_ms = to_ms(at)
         event_id: int = self._conn.execute(
             t.event.insert()
@@ -177,4 +186,5 @@ def delivery_of(row: Any) -> Delivery:
         next_attempt_at=opt_from_ms(row.next_attempt_at),
         remote_id=row.remote_id,
         error=row.error,
+        first_attempt_at=opt_from_ms(row.first_attempt_at),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from statusbot.model import (
     CancelMaintenance,
     Change,
@@ -22,6 +20,7 @@ from statusbot.store.deliveries import DeliveriesMixin
 from statusbot.store.errors import StoreError
 from statusbot.store.incidents import IncidentsMixin
 from statusbot.store.maintenance import MaintenanceMixin
+from statusbot.store.outbox import Route
 from statusbot.store.results import ResultsMixin
 from statusbot.store.retention import RetentionMixin
 
@@ -37,7 +36,7 @@ class Tx(
     """One transaction. Obtain it from ``Store.write()`` or ``Store.read()``; in a read
     transaction every writing method raises ``StoreError``."""
 
-    def apply(self, change: Change, channels: Sequence[str]) -> Incident | Maintenance:
+    def apply(self, change: Change, channels: Route) -> Incident | Maintenance:
         """Apply a change and queue its announcement, all in this transaction.
 
         Writes the state change, the incident's timeline entry (incidents), one ``event`` and

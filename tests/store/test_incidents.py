@@ -280,7 +280,7 @@ def test_folding_stops_once_a_delivery_started(store: Store) -> None:
     _open(store, auto=True)
     with store.write(durable=True) as tx:
         first = tx.deliveries(channel="x")[0]
-        tx.mark_sending(first.id)
+        tx.mark_sending(first.id, T0)
     with store.write(durable=True) as tx:
         tx.apply(_storm_join(T0 + timedelta(seconds=20)), CHANNELS)
     with store.read() as tx:
