@@ -71,7 +71,8 @@ def main() -> None:
             f"""
 defaults: {{interval: {args.interval}s, timeout: {args.interval / 2}s,
             fail_after: {args.fail_after}, recover_after: 2}}
-detection: {{resolve_after: 0s, flap_threshold: 1000}}
+incidents: {{resolve_after: 0s}}
+detection: {{flap_threshold: 1000}}
 components: [{{id: api, name: API, checks: [{{type: http, url: "http://127.0.0.1:{port}/"}}]}}]
 storage: {{url: "sqlite:///{directory}/statusbot.db"}}
 """

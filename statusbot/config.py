@@ -80,18 +80,6 @@ class Defaults(Model):
 
 
 class Detection(Model):
-    open_on: Literal["down", "degraded"] = Field(
-        "down", description="Open an incident when a component is down, or already when degraded."
-    )
-    storm_window: Duration = Field(
-        timedelta(seconds=60),
-        description="Components failing within this window share one incident.",
-    )
-    resolve_after: Duration = Field(
-        timedelta(minutes=5),
-        description="After recovery an incident stays in phase monitoring this long before it "
-        "resolves; a relapse meanwhile continues it. 0s resolves at once.",
-    )
     flap_window: Duration = Field(timedelta(minutes=10), description="Window for flap detection.")
     flap_threshold: int = Field(
         4,
@@ -106,6 +94,26 @@ class Detection(Model):
     )
     mass_failure_min_checks: int = Field(
         4, ge=2, description="Mass-failure guard needs this many checks."
+    )
+
+
+class Incidents(Model):
+    open_on: Literal["down", "degraded"] = Field(
+        "down", description="Open an incident when a component is down, or already when degraded."
+    )
+    storm_window: Duration = Field(
+        timedelta(seconds=60),
+        description="Components failing within this window share one incident.",
+    )
+    resolve_after: Duration = Field(
+        timedelta(minutes=5),
+        description="After recovery an incident stays in phase monitoring this long before it "
+        "resolves; a relapse meanwhile continues it. 0s resolves at once.",
+    )
+    remind_after: Duration = Field(
+        timedelta(minutes=30),
+        description="While an incident is open and nothing was posted for this long, post a "
+        "reminder update. 0s: never.",
     )
 
 
@@ -235,6 +243,7 @@ class Config(Model):
     site: Site = Field(default_factory=Site)
     defaults: Defaults = Field(default_factory=Defaults)
     detection: Detection = Field(default_factory=Detection)
+    incidents: Incidents = Field(default_factory=Incidents)
     canary: CheckSpec | None = Field(
         None, description="A check of the probe's own network; when it fails, nothing is announced."
     )
@@ -287,7 +296,7 @@ class Config(Model):
         ]
 
     def open_on(self) -> State:
-        return State(self.detection.open_on)
+        return State(self.incidents.open_on)
 
 
 @dataclass(frozen=True)

@@ -89,9 +89,9 @@ def guard_policy(config: Config) -> GuardPolicy:
 def incident_policy(config: Config) -> incidents.IncidentPolicy:
     return incidents.IncidentPolicy(
         names={c.id: c.name for c in config.components},
-        storm_window=config.detection.storm_window,
+        storm_window=config.incidents.storm_window,
         open_on=config.open_on(),
-        resolve_after=config.detection.resolve_after,
+        resolve_after=config.incidents.resolve_after,
     )
 
 

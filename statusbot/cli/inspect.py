@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"    {c.id:<16} {c.name}  [{kinds or 'manual incidents only'}]")
     print(
         f"  detection   every {d.interval.total_seconds():g}s · down after {d.fail_after} failures"
-        f" · up after {d.recover_after} successes · incidents on {config.detection.open_on}"
+        f" · up after {d.recover_after} successes · incidents on {config.incidents.open_on}"
     )
     print(f"  maintenance {len(config.maintenance)} configured window(s)")
     print(f"  channels    {', '.join(config.channels.names())}")

@@ -64,7 +64,7 @@ def write_config(directory: Path, port: int, extra: str = "") -> Path:
     path.write_text(
         f"""
 defaults: {{interval: 1s, timeout: 500ms, fail_after: 2, recover_after: 2}}
-detection: {{resolve_after: 0s}}
+incidents: {{resolve_after: 0s}}
 components:
   - id: api
     name: Public API

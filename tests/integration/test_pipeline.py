@@ -120,7 +120,7 @@ def test_failure_after_the_storm_window_opens_its_own_incident(tmp_path: Path) -
 
 
 def test_recovery_resolves_at_once_without_resolve_after(tmp_path: Path) -> None:
-    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    pipeline, store = make(tmp_path, "incidents: {resolve_after: 0s}\n")
     up_all(pipeline, 0)
     pipeline.handle([r("api.tcp", 30)])
     pipeline.handle([r("api.tcp", 40)])
@@ -236,13 +236,13 @@ maintenance:
 
 
 def test_restart_keeps_the_open_incident_and_resolves_it_on_recovery(tmp_path: Path) -> None:
-    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    pipeline, store = make(tmp_path, "incidents: {resolve_after: 0s}\n")
     up_all(pipeline, 0)
     pipeline.handle([r("api.tcp", 30)])
     pipeline.handle([r("api.tcp", 40)])
     store.close()
 
-    again, store = make(tmp_path, "detection: {resolve_after: 0s}\n")  # a new process
+    again, store = make(tmp_path, "incidents: {resolve_after: 0s}\n")  # a new process
     assert again.detector.state("api") is State.DOWN
     again.handle([r("api.tcp", 100)])
     again.handle([r("api.tcp", 110)])
@@ -327,7 +327,7 @@ def _maintenance_now(store: Store, component: str, minutes: int = 60) -> int:
 
 
 def test_recovery_during_maintenance_resolves_the_incident(tmp_path: Path) -> None:
-    pipeline, store = make(tmp_path, "detection: {resolve_after: 0s}\n")
+    pipeline, store = make(tmp_path, "incidents: {resolve_after: 0s}\n")
     up_all(pipeline, 0)
     pipeline.handle([r("api.tcp", 30)])
     pipeline.handle([r("api.tcp", 40)])
@@ -378,7 +378,7 @@ def test_an_outage_waits_for_a_canary_answer_taken_after_the_failures_began(
 
 
 def test_a_late_failing_canary_means_the_outage_is_never_announced(tmp_path: Path) -> None:
-    pipeline, store = make(tmp_path, CANARY + "detection: {resolve_after: 0s}\n")
+    pipeline, store = make(tmp_path, CANARY + "incidents: {resolve_after: 0s}\n")
     pipeline.handle([r("canary", 0, State.UP)])
     up_all(pipeline, 0)
     pipeline.handle([r("api.tcp", 30)])
