@@ -42,6 +42,7 @@ from statusbot.model import (
 
 __all__ = [
     "IncidentPolicy",
+    "due_reminders",
     "due_resolutions",
     "humanize_duration",
     "on_maintenance_over",
@@ -135,6 +136,42 @@ def due_resolutions(
         )
         changes.append(ResolveIncident(incident.id, now, message))
     return changes
+
+
+def due_reminders(
+    open_incidents: Sequence[Incident], now: datetime, remind_after: timedelta
+) -> list[Change]:
+    """No silence: an open incident whose last update is ``remind_after`` old gets a reminder.
+
+    Reminders are written by statusbot; an unsent one is replaced by the next (one post)."""
+    if remind_after <= timedelta(0):
+        return []
+    changes: list[Change] = []
+    for incident in open_incidents:
+        last = incident.updates[-1].at if incident.updates else incident.opened_at
+        if not incident.is_open or now - last < remind_after:
+            continue
+        since = humanize_duration((now - incident.opened_at).total_seconds())
+        doing = _STILL.get(incident.phase, "We are still working on it")
+        message = f"{doing} (for {since} now). We will post again when we know more."
+        changes.append(
+            UpdateIncident(
+                incident.id,
+                now,
+                message,
+                kind=EventKind.INCIDENT_REMINDER,
+                auto=True,
+                fold_into=EventKind.INCIDENT_REMINDER,
+            )
+        )
+    return changes
+
+
+_STILL = {
+    Phase.INVESTIGATING: "We are still investigating",
+    Phase.IDENTIFIED: "We have found the cause and are still working on a fix",
+    Phase.MONITORING: "A fix is in place and we are still watching it",
+}
 
 
 def humanize_duration(seconds: float) -> str:

@@ -261,6 +261,10 @@ class Pipeline:
                 tx.open_incidents(), states, now, self.incident_policy
             ):
                 _log_applied(tx.apply(change, self.channels))
+            for change in incidents.due_reminders(
+                tx.open_incidents(), now, self.config.incidents.remind_after
+            ):
+                _log_applied(tx.apply(change, self.channels))
             for change in maintenance.plan(self.windows, tx.maintenances(), now):
                 _log_applied(tx.apply(change, self.channels))
             active = maintenance.active_components(tx.maintenances(_LIVE), now)

@@ -160,7 +160,7 @@ def test_recovery_is_monitored_then_resolved_after_calm(tmp_path: Path) -> None:
 
 
 def test_relapse_while_monitoring_continues_the_same_incident(tmp_path: Path) -> None:
-    pipeline, store = make(tmp_path)
+    pipeline, store = make(tmp_path, "incidents: {remind_after: 0s}\n")
     up_all(pipeline, 0)
     for t, state in (
         (30, State.DOWN),
@@ -390,3 +390,26 @@ def test_a_late_failing_canary_means_the_outage_is_never_announced(tmp_path: Pat
     with store.read() as tx:
         assert tx.incidents() == []
         assert tx.events() == []
+
+
+def test_an_incident_nobody_updates_gets_a_reminder_every_remind_after(tmp_path: Path) -> None:
+    pipeline, store = make(tmp_path, "incidents: {remind_after: 30m}\n")
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])
+    opened = T0 + timedelta(seconds=40)
+    pipeline.tick(opened + timedelta(minutes=29))
+    pipeline.tick(opened + timedelta(minutes=30))
+    pipeline.tick(opened + timedelta(minutes=31))  # just reminded: quiet again
+    with store.read() as tx:
+        kinds = [e.kind for e in tx.events()]
+        (incident,) = tx.open_incidents()
+    assert kinds == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_REMINDER]
+    assert incident.updates[-1].message == (
+        "We are still investigating (for 30 minutes now). We will post again when we know more."
+    )
+    pipeline.tick(opened + timedelta(minutes=60))  # the first reminder is still unsent: folded
+    with store.read() as tx:
+        events = tx.events()
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_REMINDER]
+    assert "for 1 hour now" in str(events[-1].payload["message"])
