@@ -10,7 +10,7 @@ under a timeout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -43,14 +43,11 @@ class ChannelBase(BaseModel):
         timedelta(minutes=10), description="With require_ack: post anyway after this long."
     )
 
-    def wants(self, event: Event) -> bool:
-        """Whether this channel announces ``event`` (by kind and by component)."""
-        if self.events is not None and event.kind not in self.events:
+    def wants(self, kind: str, components: Collection[str]) -> bool:
+        """Whether this channel announces an event of ``kind`` about ``components``."""
+        if self.events is not None and kind not in self.events:
             return False
-        if self.components is None:
-            return True
-        ids = {str(c.get("id")) for c in event.payload.get("components", [])}  # type: ignore[union-attr]
-        return bool(ids & set(self.components))
+        return self.components is None or bool(set(components) & set(self.components))
 
 
 @dataclass(frozen=True, slots=True)

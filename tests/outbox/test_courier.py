@@ -1,0 +1,275 @@
+"""The courier against a real SQLite outbox, with a scripted stand-in for the remote service.
+
+The stand-in plays a channel's answers (posted, failures of each kind) so each rule of the
+courier is pinned; the real Mastodon and X publishers are exercised in tests/publishers and
+tests/e2e against loopback servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+import pytest
+
+from statusbot.model import (
+    DeliveryStatus,
+    Event,
+    Impact,
+    Incident,
+    OpenIncident,
+    ResolveIncident,
+    UpdateIncident,
+)
+from statusbot.outbox import Courier, backoff
+from statusbot.publishers.base import (
+    ChannelBase,
+    Failure,
+    Limit,
+    Message,
+    PostRef,
+    PublishError,
+)
+from statusbot.store import Store, Tx
+from tests.conftest import FakeClock
+
+T = TypeVar("T")
+T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+
+
+@dataclass
+class ScriptedChannel:
+    """Answers publish() from a script of failures, then posts; records what was posted."""
+
+    kind: ClassVar[str] = "console"
+    settings: ChannelBase = field(default_factory=ChannelBase)
+    script: list[PublishError] = field(default_factory=list)
+    posts: list[tuple[str, str | None, str]] = field(default_factory=list)  # (id, reply_to, text)
+    keys: list[str] = field(default_factory=list)
+    max: int = 500
+
+    async def limit(self) -> Limit:
+        return Limit(self.max, len)
+
+    async def publish(self, msg: Message, reply_to: PostRef | None) -> PostRef:
+        self.keys.append(msg.idempotency_key)
+        if self.script:
+            raise self.script.pop(0)
+        if len(msg.text) > self.max:
+            raise PublishError("too long", Failure.TOO_LONG, limit=self.max)
+        post_id = str(100 + len(self.posts))
+        self.posts.append((post_id, reply_to.id if reply_to else None, msg.text))
+        return PostRef(post_id)
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path}/statusbot.db")
+    yield s
+    s.close()
+
+
+def render(_kind: str, event: Event, position: int, limit: Limit) -> str:
+    text = f"#{position} {event.kind}: {event.payload['message']}"
+    return text if len(text) <= limit.max else text[: limit.max - 1] + "…"
+
+
+def courier(store: Store, channel: ScriptedChannel, clock: FakeClock, **kw) -> Courier:
+    async def write(fn: Callable[[Tx], T]) -> T:
+        with store.write(durable=True) as tx:
+            return fn(tx)
+
+    return Courier(
+        "console",
+        channel,
+        settings=channel.settings,
+        write=write,
+        render=render,
+        clock=clock,
+        rng=random.Random(1),
+        **kw,
+    )
+
+
+def incident(store: Store, updates: int = 0, resolve: bool = False) -> Incident:
+    with store.write(durable=True) as tx:
+        inc = tx.apply(
+            OpenIncident("API outage", Impact.MAJOR, ("api",), "Down.", T0, True), ["console"]
+        )
+        assert isinstance(inc, Incident)
+        for n in range(updates):
+            tx.apply(
+                UpdateIncident(inc.id, T0 + timedelta(minutes=n + 1), f"Update {n}."), ["console"]
+            )
+        if resolve:
+            tx.apply(ResolveIncident(inc.id, T0 + timedelta(minutes=9), "Fixed."), ["console"])
+    return inc
+
+
+def statuses(store: Store) -> list[DeliveryStatus]:
+    with store.read() as tx:
+        return [d.status for d in tx.deliveries()]
+
+
+async def drain(c: Courier, clock: FakeClock, rounds: int = 20, step: float = 1000) -> None:
+    """Run rounds, moving the clock past any backoff in between (no sleeping)."""
+    for _ in range(rounds):
+        await c.round()
+        clock.advance(step)
+
+
+async def test_a_thread_is_posted_in_order_each_post_replying_to_the_previous(store) -> None:
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    incident(store, updates=2, resolve=True)
+    await drain(courier(store, channel, clock), clock, rounds=6)
+    assert [(p[1], p[2].split(":")[0]) for p in channel.posts] == [
+        (None, "#1 incident.opened"),
+        ("100", "#2 incident.updated"),
+        ("101", "#3 incident.updated"),
+        ("102", "#4 incident.resolved"),
+    ]
+    assert statuses(store) == [DeliveryStatus.SENT] * 4
+
+
+async def test_transient_failures_retry_with_the_same_key_and_keep_the_order(store) -> None:
+    errors = [PublishError("503", Failure.TRANSIENT), PublishError("timeout", Failure.AMBIGUOUS)]
+    channel, clock = ScriptedChannel(script=errors), FakeClock(T0)
+    incident(store, updates=1)
+    c = courier(store, channel, clock)
+    await c.round()
+    await c.round()  # backing off: nothing happens at the same instant
+    assert channel.keys == ["statusbot:1"]
+    await drain(c, clock)
+    assert channel.keys == ["statusbot:1", "statusbot:1", "statusbot:1", "statusbot:2"]
+    assert [p[1] for p in channel.posts] == [None, "100"]
+
+
+async def test_a_rate_limited_channel_waits_until_its_reset(store) -> None:
+    reset = T0 + timedelta(minutes=7)
+    channel = ScriptedChannel(script=[PublishError("429", Failure.RATE_LIMITED, retry_at=reset)])
+    clock = FakeClock(T0)
+    incident(store)
+    c = courier(store, channel, clock)
+    await c.round()
+    clock.advance(6 * 60)
+    await c.round()
+    assert channel.posts == []
+    clock.advance(61)
+    await c.round()
+    assert len(channel.posts) == 1
+
+
+async def test_too_long_is_refitted_to_the_limit_the_channel_gave(store) -> None:
+    channel = ScriptedChannel(max=20)
+    clock = FakeClock(T0)
+    incident(store)
+    c = courier(store, channel, clock)
+    await c.round()
+    assert len(channel.posts[0][2]) <= 20
+
+
+async def test_a_deleted_parent_starts_a_new_thread(store) -> None:
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    incident(store, updates=1)
+    c = courier(store, channel, clock)
+    await c.round()
+    channel.script = [PublishError("404", Failure.PARENT_GONE)]
+    await drain(c, clock, rounds=2)
+    assert [p[1] for p in channel.posts] == [None, None]
+    assert statuses(store) == [DeliveryStatus.SENT] * 2
+
+
+async def test_a_duplicate_refusal_counts_as_sent(store) -> None:
+    channel = ScriptedChannel(script=[PublishError("duplicate", Failure.DUPLICATE)])
+    clock = FakeClock(T0)
+    incident(store, updates=1)
+    await drain(courier(store, channel, clock), clock, rounds=3)
+    with store.read() as tx:
+        first, second = tx.deliveries()
+    assert (first.status, first.remote_id) == (DeliveryStatus.SENT, None)
+    assert second.status is DeliveryStatus.SENT
+    assert channel.posts[0][1] is None  # nothing known to reply to
+
+
+async def test_permanent_errors_stop_the_delivery_with_the_error_kept(store) -> None:
+    channel = ScriptedChannel(script=[PublishError("HTTP 403: forbidden", Failure.REJECTED)])
+    clock = FakeClock(T0)
+    incident(store)
+    await courier(store, channel, clock).round()
+    with store.read() as tx:
+        (d,) = tx.deliveries()
+    assert d.status is DeliveryStatus.DROPPED
+    assert d.error == "rejected: HTTP 403: forbidden"
+
+
+async def test_require_ack_holds_the_first_post_until_acked(store) -> None:
+    settings = ChannelBase(require_ack=True, ack_timeout=timedelta(minutes=10))
+    channel, clock = ScriptedChannel(settings=settings), FakeClock(T0)
+    inc = incident(store)
+    c = courier(store, channel, clock)
+    await c.round()
+    clock.advance(60)
+    await c.round()
+    assert channel.posts == []
+    with store.write(durable=True) as tx:
+        tx.ack_incident(inc.id, clock())
+    await c.round()
+    assert len(channel.posts) == 1
+
+
+async def test_require_ack_posts_anyway_after_the_timeout(store) -> None:
+    settings = ChannelBase(require_ack=True, ack_timeout=timedelta(minutes=10))
+    channel, clock = ScriptedChannel(settings=settings), FakeClock(T0)
+    incident(store)
+    c = courier(store, channel, clock)
+    await c.round()
+    clock.advance(9 * 60)
+    await c.round()
+    assert channel.posts == []
+    clock.advance(61)
+    await c.round()
+    assert len(channel.posts) == 1
+
+
+async def test_dry_run_renders_but_neither_sends_nor_changes_the_outbox(store, caplog) -> None:
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    incident(store)
+    c = courier(store, channel, clock, dry_run=True)
+    with caplog.at_level("INFO"):
+        await c.round()
+        await c.round()
+    assert channel.posts == []
+    assert statuses(store) == [DeliveryStatus.PENDING]
+    assert caplog.text.count("dry run, would post delivery 1") == 1
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    rng = random.Random(7)
+    waits = [backoff(n, rng) for n in range(1, 12)]
+    assert 2.5 <= waits[0] <= 5
+    assert all(w <= 900 for w in waits)
+    assert waits[8] >= 450
+
+
+async def test_run_stops_when_told(store) -> None:
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    stop = asyncio.Event()
+    c = courier(store, channel, clock)
+    task = asyncio.create_task(c.run(stop))
+    incident(store)
+    c.wake.set()
+    for _ in range(100):
+        if channel.posts:
+            break
+        await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(channel.posts) == 1
