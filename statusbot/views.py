@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from statusbot.incidents import humanize_duration
-from statusbot.model import Incident, Maintenance
+from statusbot.model import Delivery, Event, Incident, Maintenance
 
 
 def iso(at: datetime | None) -> str | None:
@@ -36,6 +36,23 @@ def incident_dict(incident: Incident, now: datetime) -> dict[str, Any]:
             }
             for u in incident.updates
         ],
+    }
+
+
+def delivery_dict(d: Delivery, event: Event | None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "channel": d.channel,
+        "status": str(d.status),
+        "event": str(event.kind) if event else None,
+        "incident_id": event.incident_id if event else None,
+        "maintenance_id": event.maintenance_id if event else None,
+        "attempts": d.attempts,
+        "created_at": iso(d.created_at),
+        "first_attempt_at": iso(d.first_attempt_at),
+        "next_attempt_at": iso(d.next_attempt_at),
+        "remote_id": d.remote_id,
+        "error": d.error,
     }
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from statusbot import __version__
-from statusbot.cli import inspect, operate
+from statusbot.cli import deliveries, inspect, operate
 from statusbot.cli.common import UsageError, common_options
 from statusbot.config import ConfigError
 from statusbot.logs import setup_logging
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inspect.register(sub, common)
     operate.register(sub, common)
+    deliveries.register(sub, common)
     return parser
 
 

@@ -69,6 +69,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = add(isub, "resolve", cmd_incident_resolve, "resolve an incident")
     p.add_argument("id", type=int)
     p.add_argument("--message", default="This incident has been resolved.")
+    p = add(isub, "ack", cmd_incident_ack, "let require_ack channels post an automatic incident")
+    p.add_argument("id", type=int)
     p = add(isub, "list", cmd_incident_list, "list incidents, newest first")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--open", action="store_true", help="only open incidents")
@@ -224,4 +226,12 @@ def cmd_maintenance_cancel(args: argparse.Namespace) -> int:
     config = load_config(args)
     apply(config, CancelMaintenance(maintenance_id=args.id, at=utcnow()))
     print(f"cancelled maintenance #{args.id}")
+    return 0
+
+
+def cmd_incident_ack(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    with read_store(config) as store, store.write(durable=True) as tx:
+        incident = tx.ack_incident(args.id, utcnow())
+    print(f"acknowledged incident #{incident.id}: channels that wait for it may post now")
     return 0

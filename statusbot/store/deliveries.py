@@ -141,6 +141,15 @@ class DeliveriesMixin(TxBase):
         )
         return int(self._conn.execute(stmt).rowcount)
 
+    def retry_delivery(self, delivery_id: int) -> Delivery:
+        """One failed or dropped delivery goes back to pending, due now."""
+        return self._settle(
+            delivery_id,
+            (_D.FAILED.value, _D.DROPPED.value),
+            status=_D.PENDING.value,
+            next_attempt_at=None,
+        )
+
     def retry_deliveries(self, channel: str | None = None) -> int:
         """Failed and dropped deliveries (of ``channel``) go back to pending, due now."""
         self._require_write()

@@ -290,3 +290,54 @@ def test_store_trouble_is_one_line_exit_3(tmp_path, capsys) -> None:
     assert code == 3
     assert err.count("\n") == 1
     assert str(tmp_path / "not.db") in err
+
+
+def test_outbox_list_retry_and_drop(config, capsys) -> None:
+    run(
+        capsys,
+        "incident",
+        "open",
+        "-c",
+        str(config),
+        "--title",
+        "DB trouble",
+        "--component",
+        "db",
+        "--message",
+        "Looking into it.",
+    )
+    code, out, _ = run(capsys, "outbox", "list", "--json", "-c", str(config))
+    (row,) = json.loads(out)
+    assert (row["channel"], row["status"], row["event"]) == (
+        "console",
+        "pending",
+        "incident.opened",
+    )
+    assert run(capsys, "outbox", "drop", str(row["id"]), "-c", str(config))[0] == 0
+    _, out, _ = run(capsys, "outbox", "list", "-c", str(config))
+    assert "dropped by an operator" in out
+    code, out, _ = run(capsys, "outbox", "retry", str(row["id"]), "-c", str(config))
+    assert (code, out.strip()) == (0, "1 delivery will be sent again now")
+    _, out, _ = run(capsys, "outbox", "list", "--json", "-c", str(config))
+    assert json.loads(out)[0]["status"] == "pending"
+    code, _, err = run(capsys, "outbox", "retry", "99", "-c", str(config))
+    assert (code, err.strip()) == (2, "statusbot: no delivery 99")
+
+
+def test_incident_ack(config, capsys) -> None:
+    run(
+        capsys,
+        "incident",
+        "open",
+        "-c",
+        str(config),
+        "--title",
+        "t",
+        "--component",
+        "api",
+        "--message",
+        "m",
+    )
+    code, out, _ = run(capsys, "incident", "ack", "1", "-c", str(config))
+    assert code == 0
+    assert out.startswith("acknowledged incident #1")
