@@ -119,7 +119,11 @@ class Publisher(Protocol):
     """What the outbox needs from a channel."""
 
     kind: ClassVar[str]  # "mastodon", "x", "webhook", "apprise", "console"
-    settings: ChannelBase
+
+    @property
+    def settings(self) -> ChannelBase:
+        """The channel's settings (read-only here, so each publisher may narrow the type)."""
+        ...
 
     async def limit(self) -> Limit:
         """The channel's text limit (may ask the server once and cache it)."""

@@ -1,0 +1,233 @@
+"""X (Twitter): one post per delivery through tweepy's ``Client.create_tweet``, threaded by reply.
+
+X has no idempotency key and refuses a repeated text, so every text must be unique (the templates
+add the update number and time) and a "duplicate content" refusal means "already posted, id
+unknown" (``Failure.DUPLICATE``). tweepy hard-codes ``https://api.twitter.com`` and sends without
+a timeout; ``XAdapter``, mounted on the client's session, adds both the timeout and a base-URL
+rewrite (``api_base``, e.g. ``https://api.x.com``, or a loopback test server). Every call runs in
+a worker thread. Rate-limit headers of every answer are kept (``remaining()``) for budgeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, cast
+
+import requests
+import tweepy  # type: ignore[import-untyped]
+from pydantic import Field, field_validator
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest
+from requests.utils import get_environ_proxies
+
+from statusbot.fitting import x_counter
+from statusbot.publishers.base import ChannelBase, Failure, Limit, Message, PostRef, PublishError
+from statusbot.values import Duration, Secret
+
+TWEEPY_HOST = "https://api.twitter.com"  # what tweepy 4.17 puts in front of every route
+MAX_WEIGHTED = 280
+_GRACE = 2.0  # seconds past the socket timeouts before the worker thread is given up on
+
+# header prefix → the name remaining()/resets() use
+_LIMITS = {
+    "x-rate-limit": "window",
+    "x-user-limit-24hour": "user_24h",
+    "x-app-limit-24hour": "app_24h",
+}
+
+
+class XChannel(ChannelBase):
+    """An X account, posted to with OAuth 1.0a user-context keys."""
+
+    consumer_key: Secret = Field(description="API key of the X app.")
+    consumer_secret: Secret = Field(description="API key secret of the X app.")
+    access_token: Secret = Field(description="Access token of the posting account.")
+    access_token_secret: Secret = Field(description="Access token secret of the posting account.")
+    api_base: str = Field(
+        TWEEPY_HOST,
+        description="Where API requests go (e.g. https://api.x.com). Tests point it at a "
+        "loopback server such as http://127.0.0.1:PORT.",
+    )
+    timeout: Duration = Field(timedelta(seconds=30), description="Read timeout per request.")
+    connect_timeout: Duration = Field(timedelta(seconds=3), description="Connect timeout.")
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "@" in value:
+            raise ValueError("api_base must be an http(s) URL without credentials")
+        return value.rstrip("/")
+
+
+class XAdapter(HTTPAdapter):
+    """Gives every request a timeout and sends it to ``base`` instead of tweepy's fixed host."""
+
+    def __init__(self, base: str | None = None, timeout: tuple[float, float] = (3.05, 30)) -> None:
+        super().__init__()
+        self.base = None if base in (None, TWEEPY_HOST) else base
+        self.timeout = timeout
+
+    def send(  # noqa: PLR0917  (HTTPAdapter.send's own signature)
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """Send ``request`` with our timeout when none was given, rewritten to ``base``."""
+        if timeout is None:
+            timeout = self.timeout
+        if self.base and request.url and request.url.startswith(TWEEPY_HOST):
+            request.url = self.base + request.url[len(TWEEPY_HOST) :]
+            if proxies:  # they were chosen for api.twitter.com: choose again for the new host
+                proxies = get_environ_proxies(request.url)
+        return super().send(request, stream, timeout, verify, cert, proxies)
+
+
+class XPublisher:
+    """Posts to X. ``remaining()`` tells what the last answer said about the posting budget."""
+
+    kind: ClassVar[str] = "x"
+
+    def __init__(self, settings: XChannel) -> None:
+        self.settings = settings
+        self.client = tweepy.Client(
+            consumer_key=settings.consumer_key.reveal(),
+            consumer_secret=settings.consumer_secret.reveal(),
+            access_token=settings.access_token.reveal(),
+            access_token_secret=settings.access_token_secret.reveal(),
+            return_type=requests.Response,  # keeps the headers of a success
+            wait_on_rate_limit=False,  # True would sleep until the reset, then recurse
+        )
+        timeouts = (settings.connect_timeout.total_seconds(), settings.timeout.total_seconds())
+        self.client.session.mount(TWEEPY_HOST, XAdapter(settings.api_base, timeouts))
+        self._deadline = sum(timeouts) + _GRACE
+        self._remaining: dict[str, int] = {}
+        self._resets: dict[str, datetime] = {}
+
+    def __repr__(self) -> str:
+        return f"XPublisher(api_base={self.settings.api_base!r})"
+
+    def remaining(self) -> dict[str, int]:
+        """Posts left per limit seen so far: ``window`` (15 min), ``user_24h``, ``app_24h``."""
+        return dict(self._remaining)
+
+    def resets(self) -> dict[str, datetime]:
+        """When each limit of ``remaining()`` resets (UTC)."""
+        return dict(self._resets)
+
+    async def limit(self) -> Limit:
+        """280, counted by X's weighted length (URLs 23, CJK and emoji 2)."""
+        return Limit(MAX_WEIGHTED, x_counter())
+
+    async def publish(self, msg: Message, reply_to: PostRef | None) -> PostRef:
+        """Post ``msg.text``, as a reply to ``reply_to`` when given. Raises PublishError."""
+        parent = reply_to.id if reply_to else None
+        try:
+            response = await asyncio.wait_for(
+                asyncio.to_thread(self._create, msg.text, parent), self._deadline
+            )
+        except TimeoutError:
+            raise PublishError(
+                f"x: no answer within {self._deadline:g}s; the post may exist",
+                Failure.AMBIGUOUS,
+            ) from None
+        except requests.RequestException as exc:
+            raise PublishError(
+                f"x: {type(exc).__name__} while posting; the post may exist", Failure.AMBIGUOUS
+            ) from None
+        except tweepy.HTTPException as exc:
+            self._record(exc.response.headers)
+            raise self._classify(exc) from None
+        self._record(response.headers)
+        return _post_ref(response)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.session.close()
+
+    def _create(self, text: str, parent: str | None) -> requests.Response:
+        """The blocking call (worker thread)."""
+        return cast(
+            requests.Response, self.client.create_tweet(text=text, in_reply_to_tweet_id=parent)
+        )
+
+    def _record(self, headers: Mapping[str, str]) -> None:
+        for prefix, name in _LIMITS.items():
+            remaining = _int(headers.get(f"{prefix}-remaining"))
+            reset = _int(headers.get(f"{prefix}-reset"))
+            if remaining is not None:
+                self._remaining[name] = remaining
+            if reset is not None:
+                self._resets[name] = datetime.fromtimestamp(reset, UTC)
+
+    def _classify(self, exc: Any) -> PublishError:
+        """A tweepy HTTPException as a PublishError (one line, the server's words, no secret)."""
+        status: int = exc.response.status_code
+        codes = {int(c) for c in exc.api_codes if str(c).isdigit()}
+        text = " ".join(str(m) for m in exc.api_messages)
+        what = f"x: {status} {exc.response.reason}" + (f": {_one_line(text)}" if text else "")
+        failure = _failure(status, codes, text.lower())
+        if failure is Failure.RATE_LIMITED:
+            retry_at = _retry_at(exc.response.headers, getattr(exc, "reset_time", None))
+            return PublishError(what, failure, retry_at=retry_at)
+        return PublishError(
+            what, failure, limit=MAX_WEIGHTED if failure is Failure.TOO_LONG else None
+        )
+
+
+def _failure(status: int, codes: set[int], text: str) -> Failure:
+    """What an X refusal means; ``text`` is the lower-cased error message(s)."""
+    rules = (
+        (status == 429, Failure.RATE_LIMITED),  # {"errors":[{"code":88}]} or problem JSON
+        (status == 401, Failure.AUTH),
+        (status == 403 and (187 in codes or "duplicate" in text), Failure.DUPLICATE),
+        (status == 403 and (385 in codes or "deleted or not visible" in text), Failure.PARENT_GONE),
+        (186 in codes or (status == 400 and "too long" in text), Failure.TOO_LONG),
+        (status == 504, Failure.AMBIGUOUS),  # the gateway gave up waiting: it may be posted
+        (status >= 500, Failure.TRANSIENT),
+    )
+    return next((failure for hit, failure in rules if hit), Failure.REJECTED)
+
+
+def _retry_at(headers: Mapping[str, str], reset_time: object) -> datetime | None:
+    """The latest reset among the limits this 429 says are exhausted, else tweepy's reset_time
+    (``x-rate-limit-reset``), else ``Retry-After``; None when the answer says nothing."""
+    exhausted = []
+    for prefix in _LIMITS:
+        left, reset = _int(headers.get(f"{prefix}-remaining")), _int(headers.get(f"{prefix}-reset"))
+        if left is not None and left <= 0 and reset is not None:
+            exhausted.append(reset)
+    if exhausted:
+        return datetime.fromtimestamp(max(exhausted), UTC)
+    if isinstance(reset_time, int):
+        return datetime.fromtimestamp(reset_time, UTC)
+    after = _int(headers.get("retry-after"))
+    return datetime.now(UTC) + timedelta(seconds=after) if after is not None else None
+
+
+def _post_ref(response: requests.Response) -> PostRef:
+    try:
+        post_id = str(response.json()["data"]["id"])
+    except (ValueError, KeyError, TypeError):
+        raise PublishError(
+            f"x: {response.status_code} without a post id in the body; the post may exist",
+            Failure.AMBIGUOUS,
+        ) from None
+    return PostRef(id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,1 @@
+"""Publisher tests: real client libraries against loopback servers."""
