@@ -25,5 +25,5 @@ $(STAMP): pyproject.toml
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
-docs: $(STAMP)  ## regenerate README's configuration reference from the models
-	$(VENV)/bin/python -c "import statusbot.reference as r, pathlib; p = pathlib.Path('README.md'); t = p.read_text(); s, e = '<!-- reference:start -->\n', '<!-- reference:end -->'; p.write_text(t.split(s)[0] + s + r.markdown() + e + t.split(e)[1])"
+docs: $(STAMP)  ## regenerate README's generated sections (config reference, template variables)
+	$(VENV)/bin/python -W ignore -m statusbot.reference README.md

@@ -18,12 +18,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from statusbot import maintenance
 from statusbot.model import ComponentInfo, State
 from statusbot.probes import CheckSpec
 from statusbot.probes.base import CheckBase
+from statusbot.publishers import (
+    AppriseChannel,
+    ChannelBase,
+    ConsoleChannel,
+    MastodonChannel,
+    WebhookChannel,
+    XChannel,
+)
 from statusbot.values import SECRET_REF, Duration, Secret
 from statusbot.yamlsource import Located, PathKey, Problem, format_path, read_located
 
@@ -177,23 +185,40 @@ class MaintenanceWindow(Model):
         )
 
 
-class ConsoleChannel(Model):
-    enabled: bool = Field(True, description="Print announcements on standard output.")
-
-
 class Channels(Model):
     console: ConsoleChannel | None = Field(
         None, description="Standard output; the default when no channel is configured."
     )
+    mastodon: MastodonChannel | None = Field(None, description="A Mastodon account.")
+    x: XChannel | None = Field(
+        None,
+        validation_alias=AliasChoices("x", "twitter"),
+        description="An X (Twitter) account; `twitter:` is accepted too.",
+    )
+    webhook: WebhookChannel | None = Field(None, description="JSON POST, signed with HMAC.")
+    apprise: AppriseChannel | None = Field(
+        None, description="Any Apprise URL: Slack, Discord, Matrix, Telegram, e-mail, …"
+    )
+
+    def configured(self) -> dict[str, ChannelBase]:
+        """Enabled channels by name; the console when nothing else is configured."""
+        found = {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), ChannelBase) and value.enabled
+        }
+        return found or {"console": ConsoleChannel()}
 
     def names(self) -> list[str]:
-        """Enabled channel names; console when nothing else is configured."""
-        names = [n for n in type(self).model_fields if _enabled(getattr(self, n))]
-        return names or ["console"]
+        return list(self.configured())
 
-
-def _enabled(channel: object) -> bool:
-    return channel is not None and bool(getattr(channel, "enabled", True))
+    def route(self, payload: Mapping[str, object]) -> list[str]:
+        """The channels that announce an event (by its kind and its components)."""
+        kind = str(payload.get("kind"))
+        raw = payload.get("components")
+        items = raw if isinstance(raw, list) else []
+        ids = [str(c.get("id")) for c in items if isinstance(c, dict)]
+        return [name for name, ch in self.configured().items() if ch.wants(kind, ids)]
 
 
 class Retention(Model):

@@ -1,7 +1,8 @@
 """``statusbot demo``: the whole loop on one machine, no credentials, no internet.
 
 Starts a sample HTTP service on loopback, watches it with the real daemon, takes the service
-down, brings it back, and narrates what happens: detection, the incident, the announcements.
+down, brings it back, and narrates what happens: detection, the incident, and the posts, which
+the console channel prints as they are delivered from the outbox.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from aiohttp import web
 
 from statusbot import config as configmod
 from statusbot.runtime import Daemon
-from statusbot.store import Store, StoreError
 
 
 class SampleService:
@@ -62,29 +62,6 @@ def say(start: float, text: str) -> None:
     print(f"\033[1m[demo +{time.monotonic() - start:5.1f}s]\033[0m {text}", flush=True)
 
 
-async def _follow_outbox(store_url: str, start: float) -> None:
-    """Print every announcement the daemon queues, as the console channel will."""
-    seen = 0
-    store: Store | None = None
-    while True:
-        await asyncio.sleep(0.5)
-        try:
-            store = store or Store.open(store_url)
-            with store.read() as tx:
-                events = tx.events(since_id=seen)
-        except StoreError:  # the daemon may still be creating the database
-            continue
-        for event in events:
-            seen = max(seen, event.id)
-            payload = event.payload
-            components: list[dict[str, str]] = payload.get("components", [])  # type: ignore[assignment]
-            names = ", ".join(c["name"] for c in components)
-            say(
-                start,
-                f"📣 announcement queued [{event.kind}] {names}: {payload.get('message', '')}",
-            )
-
-
 async def run_demo(down_after: float = 20, down_for: float = 25, settle: float = 20) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="statusbot-demo-") as tmp:
@@ -96,9 +73,9 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
         start = time.monotonic()
         say(start, f"sample service up on http://127.0.0.1:{port}/health; config {path}")
         say(start, "statusbot checks it every 2s; 2 failures in a row confirm an outage")
+        say(start, "announcements appear below as console posts (── console · … ──)")
         daemon = Daemon(config, path)
         running = asyncio.create_task(daemon.run())
-        follower = asyncio.create_task(_follow_outbox(config.store_url(), start))
         script = [
             (down_after, "⚡ taking the sample service DOWN (its port closes)", service.stop),
             (down_for, "🔧 bringing the sample service back UP", service.start),
@@ -115,7 +92,6 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
         finally:
             daemon.stop()
             await running
-            follower.cancel()
             await service.stop()
         say(start, "done. What the store holds now (statusbot incident list):")
         from statusbot.cli import main  # noqa: PLC0415 - the CLI imports this module

@@ -117,7 +117,7 @@ class Pipeline:
 
     def _apply_config(self, config: Config) -> None:
         self.config = config
-        self.channels = config.channels.names()
+        self.channels = config.channels.route  # each event to the channels that want it
         self.incident_policy = incident_policy(config)
         self.windows = [w.spec() for w in config.maintenance]
         self._canary_id = "canary" if config.canary else None

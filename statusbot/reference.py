@@ -113,3 +113,34 @@ def _default(info: FieldInfo) -> str:  # noqa: PLR0911 - one line per kind of va
     if value == "":
         return '`""`'
     return f"`{value}`"
+
+
+TEMPLATES_DOC = "data/templates/README.md"
+
+
+def templates_markdown() -> str:
+    """The template documentation shipped beside the templates (embedded in README)."""
+    from importlib import resources  # noqa: PLC0415 - only for docs
+
+    return resources.files("statusbot").joinpath(TEMPLATES_DOC).read_text("utf-8")
+
+
+def splice(text: str, name: str, body: str) -> str:
+    """Replace what stands between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+    return text.split(start, maxsplit=1)[0] + start + body + end + text.split(end)[1]
+
+
+def sections() -> dict[str, str]:
+    return {"reference": markdown(), "templates": templates_markdown()}
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1])
+    text = path.read_text("utf-8")
+    for name, body in sections().items():
+        text = splice(text, name, body)
+    path.write_text(text, "utf-8")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp import web
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
@@ -35,12 +34,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from statusbot import config as configmod
 from statusbot.config import Config, ConfigError, ResolvedCheck
+from statusbot.delivery import couriers
+from statusbot.listener import Listener
 from statusbot.model import CheckResult, Clock, State, utcnow
+from statusbot.outbox import Courier
 from statusbot.pipeline import Pipeline
-from statusbot.probes import ping_key, run_check
+from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
-from statusbot.store import Store
+from statusbot.store import Store, Tx
 
 log = logging.getLogger("statusbot")
 T = TypeVar("T")
@@ -49,11 +51,8 @@ TICK = 5.0  # seconds between evaluations of time-driven rules (maintenance, res
 PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 
+DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
-
-
-class StartupError(Exception):
-    """The daemon cannot start (one line for the operator): a port in use, say."""
 
 
 @dataclass
@@ -112,9 +111,16 @@ class Daemon:
     """``statusbot run``: everything wired together in one asyncio process."""
 
     def __init__(
-        self, config: Config, config_path: Path | None = None, clock: Clock = utcnow
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        clock: Clock = utcnow,
+        *,
+        dry_run: bool = False,
     ) -> None:
         self.config = config
+        self.dry_run = dry_run
+        self.couriers: list[Courier] = []
         self.config_path = config_path
         self.clock = clock
         self.stats = SchedulerStats()
@@ -122,7 +128,7 @@ class Daemon:
         self._queue: asyncio.Queue[CheckResult] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
@@ -151,6 +157,11 @@ class Daemon:
         self.store = await self._in_writer(Store.open, self.config.store_url())
         try:
             self.pipeline = await self._in_writer(Pipeline, self.config, self.store, self.clock)
+            if not self.dry_run:
+                resumed = await self.write(lambda tx: tx.reset_sending())
+                if resumed:
+                    log.info("resuming %d deliveries interrupted by the last stop", resumed)
+            self.couriers = couriers(self.config, self.write, self.clock, dry_run=self.dry_run)
             pings = await self._in_writer(self._load_pings)
             self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
             async with make_session() as session:
@@ -168,8 +179,15 @@ class Daemon:
     async def _watch(self) -> None:
         """Schedule the checks and run until told to stop; then finish what is in flight."""
         writer = asyncio.create_task(self._writer(), name="writer")
+        deliveries_stop = asyncio.Event()
+        delivering = [
+            asyncio.create_task(c.run(deliveries_stop), name=f"courier-{c.name}")
+            for c in self.couriers
+        ]
         try:
-            await self._start_http()
+            if self.config.http.listen:
+                self._listener = Listener(self.config.http.listen, self._on_ping)
+                await self._listener.start()
             self._schedule_all()
             events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
             self._scheduler.add_listener(self._on_job_event, events)
@@ -187,17 +205,55 @@ class Daemon:
                 longest = max(c.timeout for c in self._all_checks())
                 await asyncio.wait(set(self._inflight.values()), timeout=longest + 1)
             await self._queue.join()
+            await self._finish_deliveries(deliveries_stop, delivering)
         finally:
+            deliveries_stop.set()
+            for task in delivering:
+                task.cancel()
+            for courier in self.couriers:
+                with contextlib.suppress(Exception):
+                    await courier.publisher.close()
             if not self._stop.is_set() and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)  # start-up failed after it started
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            if self._runner:
-                await self._runner.cleanup()
+            if self._listener:
+                await self._listener.close()
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in a durable write transaction on the writer thread."""
+        store = self.store
+        assert store is not None
+
+        def run() -> T:
+            with store.write(durable=True) as tx:
+                return fn(tx)
+
+        return await self._in_writer(run)
+
+    def _wake_couriers(self) -> None:
+        for courier in self.couriers:
+            courier.wake.set()
+
+    async def _finish_deliveries(
+        self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
+    ) -> None:
+        """Stop taking new deliveries; give the ones in flight ``DRAIN`` seconds to finish.
+        Whatever did not finish stays pending (or sending) and goes out after the next start."""
+        stop.set()
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=DRAIN)
+        if pending:
+            log.warning(
+                "%d channel(s) still sending after %gs; they resume at the next start",
+                len(pending),
+                DRAIN,
+            )
 
     def _load_pings(self) -> dict[str, Any]:
         assert self.store is not None
@@ -311,6 +367,7 @@ class Daemon:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._in_writer(self.pipeline.handle, batch)
+                self._wake_couriers()
             except Exception:
                 self.pipeline.counters.store_errors += 1
                 log.exception("could not store %d results", len(batch))
@@ -329,6 +386,7 @@ class Daemon:
         assert self.pipeline is not None
         try:
             await self._in_writer(getattr(self.pipeline, method), self.clock())
+            self._wake_couriers()
         except Exception:
             log.exception("%s failed", what)
 
@@ -361,6 +419,8 @@ class Daemon:
         for what, before, after in (
             ("http.listen", old.http.listen, new.http.listen),
             ("storage.url", old.store_url(), new.store_url()),
+            ("channels", old.channels, new.channels),
+            ("templates_dir", old.templates_dir, new.templates_dir),
         ):
             if before != after:
                 log.warning("%s changed: restart statusbot to apply it (still %s)", what, before)
@@ -375,40 +435,13 @@ class Daemon:
         )
         return True
 
-    # --- HTTP listener (heartbeats) ---------------------------------------------------------
+    # --- heartbeats ------------------------------------------------------------------------
 
-    async def _start_http(self) -> None:
-        listen = self.config.http.listen
-        if not listen:
-            return
-        host, _, port = listen.rpartition(":")
-        app = web.Application()
-        app.router.add_route("*", "/ping/{token}", self._ping)
-        app.router.add_get("/healthz", self._healthz)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
-        except OSError as exc:
-            raise StartupError(f"cannot listen on {listen} (http.listen): {exc.strerror}") from None
-        log.info("listening on http://%s/ (heartbeats: /ping/<token>)", listen)
-
-    async def _ping(self, request: web.Request) -> web.Response:
-        key = ping_key(request.match_info["token"])
-        check_id = self.heartbeat_tokens.get(key)
-        if check_id is None:
-            return web.Response(status=404, text="unknown heartbeat token\n")
+    async def _on_ping(self, key: str) -> bool:
+        """A cron job called /ping/<token>: remember it (in memory and in the store)."""
+        if key not in self.heartbeat_tokens:
+            return False
         now = self.clock()
         self.heartbeats.ping(key, now)
-        assert self.store is not None
-        store = self.store
-
-        def record() -> None:
-            with store.write() as tx:
-                tx.record_ping(key, now)
-
-        await self._in_writer(record)
-        return web.Response(text="OK\n")
-
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        return web.Response(text="OK\n")
+        await self.write(lambda tx: tx.record_ping(key, now))
+        return True

@@ -60,7 +60,7 @@ def read_store(config: Config) -> Store:
 def apply(config: Config, change: Change) -> Incident | Maintenance:
     """Apply one operator change durably, announcing it on every configured channel."""
     with Store.open(config.store_url()) as store, store.write(durable=True) as tx:
-        return tx.apply(change, config.channels.names())
+        return tx.apply(change, config.channels.route)
 
 
 def known_components(config: Config, ids: Sequence[str]) -> tuple[str, ...]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from dataclasses import asdict
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from statusbot import maintenance, reference
+from statusbot import maintenance, reference, render
 from statusbot.cli.common import UsageError, config_path, load_config, print_json, read_store
 from statusbot.config import Config
+from statusbot.fitting import mastodon_counter, x_counter
 from statusbot.model import State, utcnow
+from statusbot.publishers.base import Limit
+from statusbot.render import CHANNEL_KINDS
 from statusbot.store import OutboxStats
 from statusbot.views import ago, incident_dict, iso, table
 
@@ -35,9 +39,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     fmt.add_argument("--example", action="store_true", help="an example config with every option")
     p = add("check", cmd_check, "run every check once and print a table; exit 1 if any is not up")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    add("run", cmd_run, "run the daemon in the foreground (stop with Ctrl-C or SIGTERM)")
+    p = add("run", cmd_run, "run the daemon in the foreground (stop with Ctrl-C or SIGTERM)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="render and log announcements instead of sending"
+    )
     p = add("status", cmd_status, "components, open incidents and pending announcements")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "preview", cmd_preview, "render every template for sample events, with lengths and limits"
+    )
+    p.add_argument("--channel", action="append", choices=CHANNEL_KINDS, help="only these channels")
     p = add("demo", cmd_demo, "watch a local sample service drop out and recover (no setup)")
     p.add_argument("--down-after", type=float, default=20, help="seconds before the outage")
     p.add_argument("--down-for", type=float, default=25, help="seconds the outage lasts")
@@ -46,6 +57,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args)
+    folder = config.resolve(config.templates_dir) if config.templates_dir else None
+    problems = render.validate(
+        folder,
+        site_title=config.site.title,
+        site_url=config.site.url,
+        timezone=config.site.timezone,
+    )
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
     checks = config.checks()
     d = config.defaults
     print(f"{config.source}: OK")
@@ -67,6 +89,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  channels    {', '.join(config.channels.names())}")
     print(f"  storage     {config.store_url()}")
     return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    folder = config.resolve(config.templates_dir) if config.templates_dir else None
+    limits = {"mastodon": Limit(500, mastodon_counter()), "x": Limit(280, x_counter())}
+    rows = render.preview_rows(
+        render.Renderer(folder),
+        limits,
+        channels=args.channel or CHANNEL_KINDS,
+        site_title=config.site.title,
+        site_url=config.site.url,
+        timezone=config.site.timezone,
+    )
+    print(render.format_preview(rows))
+    too_long = [r for r in rows if r[3] is not None and r[2] > r[3]]
+    return 1 if too_long else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -116,11 +155,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from statusbot.runtime import Daemon, StartupError  # noqa: PLC0415 - heavy imports
+    from statusbot.listener import StartupError  # noqa: PLC0415 - heavy imports
+    from statusbot.runtime import Daemon  # noqa: PLC0415
 
     path = config_path(args)
     try:
-        return asyncio.run(Daemon(load_config(args), path).run())
+        return asyncio.run(Daemon(load_config(args), path, dry_run=args.dry_run).run())
     except StartupError as exc:
         raise UsageError(str(exc)) from None
 

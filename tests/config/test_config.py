@@ -143,12 +143,13 @@ def test_unreadable_config_is_one_clear_line(
     assert capsys.readouterr().err.strip() == f"{missing}: cannot read: No such file or directory"
 
 
-def test_readme_reference_matches_the_models() -> None:
-    from statusbot.reference import markdown
+@pytest.mark.parametrize("section", ["reference", "templates"])
+def test_readme_generated_sections_are_current(section: str) -> None:
+    from statusbot.reference import sections
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    embedded = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
-    assert embedded == markdown(), "run: statusbot schema --markdown, and paste it into README.md"
+    embedded = readme.split(f"<!-- {section}:start -->\n")[1].split(f"<!-- {section}:end -->")[0]
+    assert embedded == sections()[section], "run: make docs"
 
 
 def test_schema_example_prints_the_packaged_example(capsys: pytest.CaptureFixture[str]) -> None:

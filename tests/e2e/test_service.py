@@ -137,9 +137,9 @@ def test_the_demo_shows_the_whole_loop() -> None:
     out = demo.stdout
     for seen in (
         "taking the sample service DOWN",
-        "[incident.opened]",
+        "── console · incident.opened",
         "bringing the sample service back UP",
-        "[incident.resolved]",
+        "── console · incident.resolved",
     ):
         assert seen in out, f"{seen!r} missing from the demo's output:\n{out}"
     assert "resolved" in out.split("statusbot incident list")[-1]
