@@ -2,6 +2,6 @@
 
 import sys
 
-from statusbot.cli import main
+from statusbot.entry import main
 
 sys.exit(main())

@@ -84,7 +84,12 @@ class Daemon:
         self.log = config.parent / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def log_since_start(self) -> str:
+        """What the current (latest) run wrote to the log."""
+        return self.log.read_bytes()[self._offset :].decode(errors="replace")
+
     def start(self) -> None:
+        self._offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "statusbot", "run", "-c", str(self.config)],

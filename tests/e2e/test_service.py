@@ -175,3 +175,21 @@ def test_the_wheel_carries_migrations_and_example_configs(tmp_path: Path) -> Non
         "statusbot/cli/__init__.py",
     ):
         assert needed in names, f"{needed} missing from the wheel"
+
+
+def test_sigterm_while_still_starting_exits_0(tmp_path: Path, daemon_factory) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"components: [{{id: api, name: API}}]\nstorage: {{url: 'sqlite:///{tmp_path}/s.db'}}\n"
+    )
+    daemon = daemon_factory(config)
+    daemon.start()
+    assert daemon.proc is not None
+    status = Path(f"/proc/{daemon.proc.pid}/status")
+
+    def catches_sigterm() -> bool:  # the entry point's handler is in place (bit 15 of SigCgt)
+        caught = next(x for x in status.read_text().splitlines() if x.startswith("SigCgt:"))
+        return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+    wait_for("the SIGTERM handler", catches_sigterm)
+    assert daemon.signal(signal.SIGTERM) == 0

@@ -52,12 +52,15 @@ class ScriptedChannel:
     posts: list[tuple[str, str | None, str]] = field(default_factory=list)  # (id, reply_to, text)
     keys: list[str] = field(default_factory=list)
     max: int = 500
+    down: Callable[[], bool] = lambda: False  # while true, every publish fails (dead channel)
 
     async def limit(self) -> Limit:
         return Limit(self.max, len)
 
     async def publish(self, msg: Message, reply_to: PostRef | None) -> PostRef:
         self.keys.append(msg.idempotency_key)
+        if self.down():
+            raise PublishError("connection refused", Failure.TRANSIENT)
         if self.script:
             raise self.script.pop(0)
         if len(msg.text) > self.max:
@@ -273,3 +276,43 @@ async def test_run_stops_when_told(store) -> None:
     stop.set()
     await asyncio.wait_for(task, 5)
     assert len(channel.posts) == 1
+
+
+async def test_a_channel_dead_for_two_simulated_hours_then_back_delivers_all_in_order(
+    store,
+) -> None:
+    clock = FakeClock(T0)
+    back = T0 + timedelta(hours=2)
+    channel = ScriptedChannel(down=lambda: clock() < back)
+    incident(store, updates=3, resolve=True)
+    c = courier(store, channel, clock)
+    while len(channel.posts) < 5 and clock() - T0 < timedelta(hours=6):
+        await c.round()
+        clock.advance(60)
+    assert len(channel.keys) > 8, "it kept trying while the channel was down"
+    assert clock() - back < timedelta(minutes=20), "back soon after the channel was"
+    assert [p[1] for p in channel.posts] == [None, "100", "101", "102", "103"]
+    assert [p[2].split(":")[0] for p in channel.posts] == [
+        "#1 incident.opened",
+        "#2 incident.updated",
+        "#3 incident.updated",
+        "#4 incident.updated",
+        "#5 incident.resolved",
+    ]
+    retries = channel.keys[: channel.keys.index("statusbot:2")]
+    assert set(retries) == {"statusbot:1"}, "the same key on every retry"
+
+
+async def test_a_429_storm_is_waited_out_without_losing_the_order(store) -> None:
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    channel.script = [
+        PublishError("429", Failure.RATE_LIMITED, retry_at=T0 + timedelta(minutes=n + 1))
+        for n in range(10)
+    ]
+    incident(store, updates=1, resolve=True)
+    c = courier(store, channel, clock)
+    for _ in range(40):
+        await c.round()
+        clock.advance(30)
+    assert [p[1] for p in channel.posts] == [None, "100", "101"]
+    assert c.stats.failed == 10

@@ -97,6 +97,7 @@ class MastodonServer:
         self.clock, self.token = clock, token
         self.max_characters, self.url_weight = 500, 23  # configuration.statuses; change freely
         self.instance_v2 = True  # False: /api/v2/instance answers 404 (a pre-4.0 server)
+        self.answer_delay = 0.0  # seconds between creating a status and answering (crash tests)
         self.posted: list[Posted] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._keys: dict[tuple[str, str], tuple[str, datetime]] = {}
@@ -213,6 +214,8 @@ class MastodonServer:
             self._keys[(self.token, key)] = (status.id, now)
         if fault:  # stall_after: created, and the answer is lost
             return await self._stall()
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)  # a window for a crash: created, not answered
         return web.json_response(self.status_json(status))
 
     async def _fault(self, fault: _Fault) -> web.Response:
