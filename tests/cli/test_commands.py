@@ -341,3 +341,24 @@ def test_incident_ack(config, capsys) -> None:
     code, out, _ = run(capsys, "incident", "ack", "1", "-c", str(config))
     assert code == 0
     assert out.startswith("acknowledged incident #1")
+
+
+def test_preview_shows_every_template_with_its_length_and_limit(config, capsys) -> None:
+    code, out, _ = run(capsys, "preview", "-c", str(config))
+    assert code == 0
+    headings = [line for line in out.splitlines() if line.startswith("── ")]
+    assert len(headings) == 5 * 8  # every channel kind × every event kind
+    assert any(h.startswith("── x · incident.opened · ") and h.endswith("/280") for h in headings)
+    assert any(
+        h.startswith("── mastodon · incident.resolved · ") and h.endswith("/500") for h in headings
+    )
+
+
+def test_validate_reports_a_broken_template_override(tmp_path, config, capsys) -> None:
+    folder = tmp_path / "templates" / "mastodon"
+    folder.mkdir(parents=True)
+    (folder / "incident.opened.txt.j2").write_text("{{ icon }} {{ components_text }}\n{{ nope }}\n")
+    config.write_text(config.read_text() + f"templates_dir: {tmp_path / 'templates'}\n")
+    code, _, err = run(capsys, "validate", "-c", str(config))
+    assert code == 2
+    assert "mastodon/incident.opened.txt.j2:2: 'nope' is undefined" in err

@@ -155,3 +155,24 @@ def test_readme_generated_sections_are_current(section: str) -> None:
 def test_schema_example_prints_the_packaged_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "--example"]) == 0
     assert capsys.readouterr().out == (EXAMPLES / "example.yaml").read_text()
+
+
+def test_channels_route_events_by_kind_and_component_and_accept_twitter(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "components: [{id: api, name: API}, {id: db, name: DB}]\n"
+        "channels:\n"
+        "  console: {}\n"
+        "  twitter: {consumer_key: ck-s3cret, consumer_secret: cs-s3cret, access_token: at-s3cret,\n"
+        "            access_token_secret: as-s3cret, events: [incident.opened, incident.resolved],\n"
+        "            components: [api]}\n"
+    )
+    config = configmod.load(path, env={})
+    assert config.channels.names() == ["console", "x"]
+    opened = {"kind": "incident.opened", "components": [{"id": "api", "name": "API"}]}
+    updated = {"kind": "incident.updated", "components": [{"id": "api", "name": "API"}]}
+    db_only = {"kind": "incident.opened", "components": [{"id": "db", "name": "DB"}]}
+    assert config.channels.route(opened) == ["console", "x"]
+    assert config.channels.route(updated) == ["console"]
+    assert config.channels.route(db_only) == ["console"]
+    assert "s3cret" not in repr(config.channels) + str(config.channels.model_dump())
