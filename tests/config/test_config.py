@@ -163,8 +163,9 @@ def test_channels_route_events_by_kind_and_component_and_accept_twitter(tmp_path
         "components: [{id: api, name: API}, {id: db, name: DB}]\n"
         "channels:\n"
         "  console: {}\n"
-        "  twitter: {consumer_key: ck-s3cret, consumer_secret: cs-s3cret, access_token: at-s3cret,\n"
-        "            access_token_secret: as-s3cret, events: [incident.opened, incident.resolved],\n"
+        "  twitter: {consumer_key: ck-s3cret, consumer_secret: cs-s3cret,\n"
+        "            access_token: at-s3cret, access_token_secret: as-s3cret,\n"
+        "            events: [incident.opened, incident.resolved],\n"
         "            components: [api]}\n"
     )
     config = configmod.load(path, env={})
