@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,48 @@ def test_one_incident_is_one_thread_of_five_posts_on_mastodon_and_on_x(
     log = daemon.log.read_text()
     for secret in (MASTODON_TOKEN, *X_SECRETS.values()):
         assert secret not in log
+
+
+def test_a_hanging_channel_delays_neither_the_other_channel_nor_the_probes(
+    tmp_path: Path,
+    target: Target,
+    mastodon,
+    x_server: XServer,
+    daemon_factory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in _env().items():
+        monkeypatch.setenv(name, value)
+    server, url = mastodon
+    server.stall_before_next(1000)  # Mastodon accepts connections and never answers
+    config = _config(tmp_path, target.port, url, x_server.base_url)
+    daemon = daemon_factory(config)
+    daemon.start()
+    wait_for("the first results", lambda: read_store(tmp_path, lambda tx: tx.latest_results()))
+    target.down()
+    wait_for("the post on X", lambda: len(x_server.live()) == 1)
+    assert server.statuses == []
+
+    def results() -> int:
+        return len(
+            read_store(
+                tmp_path,
+                lambda tx: tx.results(
+                    "api.http", datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+                ),
+            )
+        )
+
+    seen = results()
+    wait_for("the probes to go on", lambda: results() >= seen + 3)
+    wait_for(
+        "Mastodon's failure recorded",
+        lambda: read_store(
+            tmp_path,
+            lambda tx: any(
+                d.channel == "mastodon" and d.status is DeliveryStatus.FAILED
+                for d in tx.deliveries()
+            ),
+        ),
+    )
+    assert daemon.signal(signal.SIGTERM) == 0, "stops within its bound despite the hang"
