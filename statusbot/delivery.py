@@ -43,7 +43,12 @@ class Presenter:
 
 
 def couriers(
-    config: Config, write: Writer, clock: Clock, *, dry_run: bool = False
+    config: Config,
+    write: Writer,
+    clock: Clock,
+    *,
+    read: Writer | None = None,
+    dry_run: bool = False,
 ) -> list[Courier]:
     """One courier per configured channel (the console when none is)."""
     presenter = Presenter(config)
@@ -55,6 +60,7 @@ def couriers(
                 build(settings, clock),
                 settings=settings,
                 write=write,
+                read=read,
                 render=presenter,
                 clock=clock,
                 link=presenter.link,

@@ -330,3 +330,4 @@ class Delivery:
     remote_id: str | None = None
     error: str | None = None
     first_attempt_at: datetime | None = None
+    text: str | None = None  # what was sent on the first attempt (retries send the same)

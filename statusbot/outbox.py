@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from statusbot.model import Clock, Delivery, Event, EventKind
+from statusbot.model import Clock, Delivery, DeliveryStatus, Event, EventKind
 from statusbot.publishers.base import (
     ChannelBase,
     Failure,
@@ -91,6 +91,7 @@ class Courier:
         write: Writer,
         render: Render,
         clock: Clock,
+        read: Writer | None = None,
         link: Callable[[Event], str | None] = lambda _e: None,
         dry_run: bool = False,
         rng: random.Random | None = None,
@@ -99,6 +100,7 @@ class Courier:
         self.publisher = publisher
         self.settings = settings
         self.write = write
+        self.read = read or write
         self.render = render
         self.clock = clock
         self.link = link
@@ -108,10 +110,12 @@ class Courier:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._paused_until: datetime | None = None
         self._shown: set[int] = set()  # dry run: deliveries already logged
-        self.busy = False  # a delivery is in flight (for a bounded shutdown)
+        self._unsettled: dict[int, tuple[str, datetime]] = {}  # claimed, failure not yet written
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried."""
+        self._stop = stop
         while not stop.is_set():
             try:
                 progressed = await self.round()
@@ -128,12 +132,16 @@ class Courier:
     async def round(self) -> bool:
         """Deliver what is due now; returns whether anything was attempted."""
         now = self.clock()
+        if self.dry_run:
+            await self._preview()
+            return False
+        await self._settle_leftovers()
         if self._paused_until and now < self._paused_until:
             return False
-        due = await self.write(lambda tx: tx.due_deliveries(now, channel=self.name, limit=20))
+        due = await self.read(lambda tx: tx.due_deliveries(now, channel=self.name, limit=20))
         attempted = False
         for delivery in due:
-            if self._paused_until and self.clock() < self._paused_until:
+            if self._stop.is_set() or (self._paused_until and self.clock() < self._paused_until):
                 break
             attempted |= await self.deliver(delivery)
         return attempted
@@ -141,41 +149,55 @@ class Courier:
     async def deliver(self, d: Delivery) -> bool:
         """One delivery: wait for an ack if needed, claim, render, publish, settle."""
         now = self.clock()
-        event, waits_until = await self.write(
-            lambda tx: (tx.event(d.event_id), _ack_wait(tx, d, self.settings))
-        )
-        if event is None:
-            return False
-        if waits_until is not None and now < waits_until:
-            await self.write(lambda tx: tx.defer(d.id, waits_until))
-            log.info(
-                "%s: delivery %d waits for `statusbot incident ack` (or %s)",
-                self.name,
-                d.id,
-                waits_until.strftime("%H:%M:%S UTC"),
-            )
-            return False
-        if self.dry_run:
-            return self._show(d, event)
+        waiting = await self.read(lambda tx: _ack_wait(tx, d, self.settings))
+        if waiting is not None:
+            until, resolved = waiting
+            if resolved:
+                dropped = await self.write(
+                    lambda tx: tx.drop_thread(
+                        resolved, self.name, "resolved before anyone acknowledged it (require_ack)"
+                    )
+                )
+                log.info(
+                    "%s: incident #%d ended unacknowledged; %d posts not sent",
+                    self.name,
+                    resolved,
+                    dropped,
+                )
+                return True
+            if now < until:
+                await self.write(lambda tx: tx.defer(d.id, until))
+                log.info(
+                    "%s: delivery %d waits for `statusbot incident ack` (or %s)",
+                    self.name,
+                    d.id,
+                    until.strftime("%H:%M:%S UTC"),
+                )
+                return False
         claimed = await self.write(lambda tx: tx.mark_sending(d.id, now))
-        event, parent, position = await self.write(
-            lambda tx: (tx.event(d.event_id), tx.thread_parent(d.id), tx.event_position(d.event_id))
-        )
-        assert event is not None
-        self.busy = True
         try:
-            await self._publish(claimed, event, parent, position)
-        finally:
-            self.busy = False
+            await self._send(claimed)
+        except Exception as exc:  # a bug or a store error after the claim: never stay "sending"
+            log.exception("%s: delivery %d failed unexpectedly", self.name, d.id)
+            retry_at = self.clock() + timedelta(seconds=backoff(claimed.attempts, self._rng))
+            self._unsettled[d.id] = (f"internal: {type(exc).__name__}: {exc}"[:300], retry_at)
+            await self._settle_leftovers()
         return True
 
-    async def _publish(self, d: Delivery, event: Event, parent: str | None, position: int) -> None:
+    async def _send(self, d: Delivery) -> None:
+        event, parent, position = await self.read(
+            lambda tx: (tx.event(d.event_id), tx.thread_parent(d.id), tx.event_position(d.event_id))
+        )
+        if event is None:
+            raise LookupError(f"event {d.event_id} of delivery {d.id} is gone")
         try:
             limit = await self.publisher.limit()
-            text = self.render(self.publisher.kind, event, position, limit)
         except PublishError as exc:
             await self._failed(d, exc)
             return
+        text = d.text  # a retry sends exactly what the first attempt sent
+        if text is None:
+            text = await self._remember(d.id, self._text(event, position, limit))
         msg = Message(d.id, text, f"statusbot:{d.id}", event, self.link(event), d.first_attempt_at)
         reply_to = PostRef(parent) if parent else None
         refitted = False
@@ -186,13 +208,14 @@ class Courier:
                 if exc.failure is Failure.TOO_LONG and not refitted:
                     refitted = True
                     smaller = Limit(exc.limit or int(limit.max * 0.9), limit.count)
-                    msg = replace(
-                        msg, text=self.render(self.publisher.kind, event, position, smaller)
-                    )
+                    text = await self._remember(d.id, self._text(event, position, smaller))
+                    msg = replace(msg, text=text)
                     log.warning(
                         "%s: delivery %d too long; refitted to %d", self.name, d.id, smaller.max
                     )
                     continue
+                if exc.failure is Failure.TOO_LONG:  # refused again after the refit: give up
+                    exc = PublishError(str(exc), Failure.REJECTED)
                 if exc.failure is Failure.PARENT_GONE and reply_to is not None:
                     log.warning(
                         "%s: the post delivery %d replies to is gone; starting a new thread",
@@ -214,9 +237,42 @@ class Courier:
             )
             return
 
+    def _text(self, event: Event, position: int, limit: Limit) -> str:
+        """The rendered text; if the template fails, a plain fallback rather than nothing."""
+        try:
+            return self.render(self.publisher.kind, event, position, limit)
+        except Exception as exc:
+            log.error(
+                "%s: template for %s failed (%s); sending a plain text instead",
+                self.name,
+                event.kind,
+                exc,
+            )
+            return fallback_text(event, limit)
+
+    async def _remember(self, delivery_id: int, text: str) -> str:
+        await self.write(lambda tx: tx.set_text(delivery_id, text))
+        return text
+
     async def _settle_sent(self, delivery_id: int, remote_id: str | None) -> None:
         at = self.clock()
         await self.write(lambda tx: tx.mark_sent(delivery_id, at, remote_id))
+
+    async def _settle_leftovers(self) -> None:
+        """Write failures that could not be written when they happened (the store was busy)."""
+        for delivery_id, (error, retry_at) in list(self._unsettled.items()):
+            try:
+                await self.write(
+                    lambda tx, i=delivery_id, e=error, r=retry_at: (  # type: ignore[misc]
+                        tx.mark_failed(i, e, r)
+                    )
+                )
+            except Exception:
+                log.exception(
+                    "%s: could not record delivery %d's failure yet", self.name, delivery_id
+                )
+                return
+            del self._unsettled[delivery_id]
 
     async def _failed(self, d: Delivery, exc: PublishError) -> None:
         now = self.clock()
@@ -255,17 +311,41 @@ class Courier:
             retry_at.strftime("%H:%M:%S UTC"),
         )
 
-    def _show(self, d: Delivery, event: Event) -> bool:
-        if d.id in self._shown:
-            return False
-        self._shown.add(d.id)
-        text = self.render(self.publisher.kind, event, 1, Limit(10**9, len))
-        log.info("%s: dry run, would post delivery %d (%s):\n%s", self.name, d.id, event.kind, text)
-        return False
+    async def _preview(self) -> None:
+        """Dry run: log each pending delivery's text once; write nothing."""
+        pending = await self.read(
+            lambda tx: [
+                (d, tx.event(d.event_id), tx.event_position(d.event_id))
+                for d in tx.deliveries(DeliveryStatus.PENDING, self.name)
+            ]
+        )
+        for d, event, position in pending:
+            if d.id in self._shown or event is None:
+                continue
+            self._shown.add(d.id)
+            text = self._text(event, position, Limit(10**9, len))
+            log.info(
+                "%s: dry run, would post delivery %d (%s):\n%s", self.name, d.id, event.kind, text
+            )
 
 
-def _ack_wait(tx: Tx, d: Delivery, settings: ChannelBase) -> datetime | None:
-    """Until when the first post of an unacknowledged automatic incident waits, or None."""
+def fallback_text(event: Event, limit: Limit) -> str:
+    """A plain text from the payload when the template cannot render: title, phase, message."""
+    p = event.payload
+    incident = p.get("incident")
+    title = str((incident.get("title") if isinstance(incident, dict) else None) or event.kind)
+    text = f"{title} ({p.get('phase') or event.kind}): {p.get('message') or ''}".strip()
+    while text and limit.count(text) > limit.max:
+        text = text[: max(1, len(text) - max(1, len(text) // 10))].rstrip() + "…"
+        if len(text) <= 1:
+            break
+    return text
+
+
+def _ack_wait(tx: Tx, d: Delivery, settings: ChannelBase) -> tuple[datetime, int | None] | None:
+    """For the first post of an unacknowledged automatic incident: until when it waits, and the
+    incident's id if it was already resolved (then nothing of it is announced here). Else None.
+    """
     if not settings.require_ack:
         return None
     event = tx.event(d.event_id)
@@ -274,7 +354,7 @@ def _ack_wait(tx: Tx, d: Delivery, settings: ChannelBase) -> datetime | None:
     incident = tx.incident(event.incident_id)
     if incident is None or not incident.auto or incident.acked_at is not None:
         return None
-    return event.at + settings.ack_timeout
+    return event.at + settings.ack_timeout, (None if incident.is_open else incident.id)
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

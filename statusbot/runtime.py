@@ -161,7 +161,9 @@ class Daemon:
                 resumed = await self.write(lambda tx: tx.reset_sending())
                 if resumed:
                     log.info("resuming %d deliveries interrupted by the last stop", resumed)
-            self.couriers = couriers(self.config, self.write, self.clock, dry_run=self.dry_run)
+            self.couriers = couriers(
+                self.config, self.write, self.clock, read=self.read, dry_run=self.dry_run
+            )
             pings = await self._in_writer(self._load_pings)
             self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
             async with make_session() as session:
@@ -210,6 +212,7 @@ class Daemon:
             deliveries_stop.set()
             for task in delivering:
                 task.cancel()
+            await asyncio.gather(*delivering, return_exceptions=True)
             for courier in self.couriers:
                 with contextlib.suppress(Exception):
                     await courier.publisher.close()
@@ -231,6 +234,17 @@ class Daemon:
 
         def run() -> T:
             with store.write(durable=True) as tx:
+                return fn(tx)
+
+        return await self._in_writer(run)
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in a short read transaction (on the writer thread, in turn)."""
+        store = self.store
+        assert store is not None
+
+        def run() -> T:
+            with store.read() as tx:
                 return fn(tx)
 
         return await self._in_writer(run)

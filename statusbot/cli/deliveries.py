@@ -83,6 +83,6 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 def cmd_outbox_drop(args: argparse.Namespace) -> int:
     config = load_config(args)
     with read_store(config) as store, store.write(durable=True) as tx:
-        tx.mark_dropped(args.id, "dropped by an operator")
+        tx.mark_dropped(args.id, "dropped by an operator", while_sending=False)
     print(f"delivery {args.id} dropped")
     return 0

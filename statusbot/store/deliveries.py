@@ -89,6 +89,10 @@ class DeliveriesMixin(TxBase):
             first_attempt_at=func.coalesce(c.first_attempt_at, to_ms(at)),
         )
 
+    def set_text(self, delivery_id: int, text: str) -> Delivery:
+        """Remember the text a claimed delivery is sent with (retries send it again)."""
+        return self._settle(delivery_id, (_D.SENDING.value,), text=text)
+
     def defer(self, delivery_id: int, until: datetime) -> Delivery:
         """Leave a pending delivery unclaimed until ``until`` (it still holds its thread back)."""
         return self._settle(delivery_id, (_D.PENDING.value,), next_attempt_at=to_ms(until))
@@ -126,11 +130,25 @@ class DeliveriesMixin(TxBase):
             next_attempt_at=to_ms(next_attempt_at),
         )
 
-    def mark_dropped(self, delivery_id: int, error: str) -> Delivery:
-        """Give up on a delivery for good (it no longer blocks its thread)."""
+    def mark_dropped(self, delivery_id: int, error: str, *, while_sending: bool = True) -> Delivery:
+        """Give up on a delivery for good (it no longer blocks its thread). An operator may not
+        drop one that is being sent (``while_sending=False``): its post may be on its way."""
+        allowed = _UNFINISHED if while_sending else _WAITING
         return self._settle(
-            delivery_id, _UNFINISHED, status=_D.DROPPED.value, error=error, next_attempt_at=None
+            delivery_id, allowed, status=_D.DROPPED.value, error=error, next_attempt_at=None
         )
+
+    def drop_thread(self, incident_id: int, channel: str, error: str) -> int:
+        """Drop every not yet sent delivery of an incident on one channel. Returns how many."""
+        self._require_write()
+        c, e = t.delivery.c, t.event.c
+        mine = select(e.id).where(e.incident_id == incident_id).scalar_subquery()
+        stmt = (
+            update(t.delivery)
+            .where(c.event_id.in_(mine), c.channel == channel, c.status.in_(_WAITING))
+            .values(status=_D.DROPPED.value, error=error, next_attempt_at=None)
+        )
+        return int(self._conn.execute(stmt).rowcount)
 
     def reset_sending(self) -> int:
         """After a crash: claimed-but-unsettled deliveries go back to pending. Returns how many."""

@@ -91,7 +91,7 @@ class IncidentsMixin(OutboxMixin):
             )
         update_id = self._add_update(inc.id, at, change.kind, phase, change.message)
         inc = self._incident_or_fail(inc.id)
-        if not (change.auto and change.fold_into and self._fold(inc, change)):
+        if not (change.auto and change.fold_into and self._fold(inc, change, channels)):
             payload = self._payload(
                 change.kind, change.at, change.message, incident=inc, update_id=update_id
             )
@@ -99,7 +99,7 @@ class IncidentsMixin(OutboxMixin):
             self._emit(payload, change.at, channels, incident_id=inc.id)
         return inc
 
-    def _fold(self, inc: Incident, change: UpdateIncident) -> bool:
+    def _fold(self, inc: Incident, change: UpdateIncident, channels: Route) -> bool:
         """Fold ``change`` into the incident's latest announcement, if that is still possible.
 
         Possible when that announcement is of kind ``change.fold_into``, was written by the rules
@@ -127,13 +127,20 @@ class IncidentsMixin(OutboxMixin):
         if started:
             return False
         names = self._component_names(inc.components)
+        # An opening keeps its time (when the outage began); a folded update or reminder is
+        # about now, so its time, duration and "next update by" move with it.
+        at = from_ms(row.ts) if change.fold_into is EventKind.INCIDENT_OPENED else change.at
         payload.update(
+            at=at.isoformat(),
             message=change.message,
             phase=inc.phase.value,
-            incident=incident_snapshot(inc, from_ms(row.ts)),
+            incident=incident_snapshot(inc, at),
             components=[{"id": cid, "name": names[cid]} for cid in inc.components],
         )
-        self._conn.execute(update(t.event).where(e.id == row.id).values(payload=dumps(payload)))
+        self._conn.execute(
+            update(t.event).where(e.id == row.id).values(payload=dumps(payload), ts=to_ms(at))
+        )
+        self._add_deliveries(row.id, channels(payload) if callable(channels) else channels, at)
         return True
 
     def _resolve_incident(self, change: ResolveIncident, channels: Route) -> Incident:

@@ -104,19 +104,26 @@ class OutboxMixin(TxBase):
             )
             .returning(t.event.c.id)
         ).scalar_one()
+        self._add_deliveries(event_id, channels, at)
+        return event_id
+
+    def _add_deliveries(self, event_id: int, channels: Sequence[str], at: datetime) -> None:
+        """A pending delivery of ``event_id`` for each channel that has none yet."""
+        d = t.delivery.c
+        have = set(self._conn.execute(select(d.channel).where(d.event_id == event_id)).scalars())
         rows = [
             {
                 "event_id": event_id,
                 "channel": ch,
                 "status": DeliveryStatus.PENDING.value,
                 "attempts": 0,
-                "created_at": at_ms,
+                "created_at": to_ms(at),
             }
             for ch in unique(channels)
+            if ch not in have
         ]
         if rows:
             self._conn.execute(t.delivery.insert(), rows)
-        return event_id
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -187,4 +194,5 @@ def delivery_of(row: Any) -> Delivery:
         remote_id=row.remote_id,
         error=row.error,
         first_attempt_at=opt_from_ms(row.first_attempt_at),
+        text=row.text,
     )

@@ -220,6 +220,7 @@ delivery = Table(
     Column("remote_id", Text),
     Column("error", Text),
     Column("first_attempt_at", Integer),
+    Column("text", Text),
     UniqueConstraint("event_id", "channel"),
     Index("delivery_status", "status", "channel"),
     sqlite_strict=True,

@@ -20,6 +20,7 @@ import pytest
 from statusbot.model import (
     DeliveryStatus,
     Event,
+    EventKind,
     Impact,
     Incident,
     OpenIncident,
@@ -316,3 +317,106 @@ async def test_a_429_storm_is_waited_out_without_losing_the_order(store) -> None
         clock.advance(30)
     assert [p[1] for p in channel.posts] == [None, "100", "101"]
     assert c.stats.failed == 10
+
+
+async def test_a_failing_template_sends_a_plain_fallback_and_never_sticks(store) -> None:
+    def broken(_kind: str, _event: Event, _position: int, _limit: Limit) -> str:
+        raise ValueError("template too long for 280 even without the message")
+
+    channel, clock = ScriptedChannel(), FakeClock(T0)
+    incident(store, updates=1)
+    c = courier(store, channel, clock)
+    c.render = broken
+    await drain(c, clock, rounds=3)
+    assert [p[2] for p in channel.posts] == [
+        "API outage (investigating): Down.",
+        "API outage (investigating): Update 0.",
+    ]
+    assert statuses(store) == [DeliveryStatus.SENT, DeliveryStatus.SENT]
+
+
+async def test_an_unexpected_error_after_the_claim_is_recorded_not_left_sending(store) -> None:
+    class Exploding(ScriptedChannel):
+        async def publish(self, msg: Message, reply_to: PostRef | None) -> PostRef:
+            raise RuntimeError("library bug")
+
+    channel, clock = Exploding(), FakeClock(T0)
+    incident(store)
+    await courier(store, channel, clock).round()
+    with store.read() as tx:
+        (d,) = tx.deliveries()
+    assert d.status is DeliveryStatus.FAILED
+    assert d.error == "internal: RuntimeError: library bug"
+
+
+async def test_too_long_after_the_refit_stops_the_delivery(store) -> None:
+    channel = ScriptedChannel(script=[PublishError("long", Failure.TOO_LONG, limit=400)] * 2)
+    clock = FakeClock(T0)
+    incident(store)
+    await drain(courier(store, channel, clock), clock, rounds=3)
+    assert len(channel.keys) == 2, "one refit, then no endless retries"
+    assert statuses(store) == [DeliveryStatus.DROPPED]
+
+
+async def test_a_retry_sends_exactly_the_text_of_the_first_attempt(store) -> None:
+    channel = ScriptedChannel(script=[PublishError("timeout", Failure.AMBIGUOUS)])
+    clock = FakeClock(T0)
+    incident(store)
+    texts: list[str] = []
+
+    def numbered(kind: str, event: Event, position: int, limit: Limit) -> str:
+        texts.append(f"rendered {len(texts) + 1}")
+        return texts[-1]
+
+    c = courier(store, channel, clock)
+    c.render = numbered
+    await drain(c, clock, rounds=3)
+    assert [p[2] for p in channel.posts] == ["rendered 1"]
+    assert texts == ["rendered 1"], "rendered once; the retry reused the stored text"
+
+
+async def test_require_ack_drops_an_incident_resolved_before_anyone_acked(store) -> None:
+    settings = ChannelBase(require_ack=True, ack_timeout=timedelta(minutes=10))
+    channel, clock = ScriptedChannel(settings=settings), FakeClock(T0)
+    incident(store, updates=1, resolve=True)
+    c = courier(store, channel, clock)
+    await drain(c, clock, rounds=3, step=600)
+    assert channel.posts == []
+    assert statuses(store) == [DeliveryStatus.DROPPED] * 3
+
+
+async def test_dry_run_shows_every_pending_post_and_writes_nothing(store, caplog) -> None:
+    settings = ChannelBase(require_ack=True)
+    channel, clock = ScriptedChannel(settings=settings), FakeClock(T0)
+    incident(store, updates=2)
+    with store.read() as tx:
+        before = tx.deliveries()
+    c = courier(store, channel, clock, dry_run=True)
+    with caplog.at_level("INFO"):
+        await c.round()
+    with store.read() as tx:
+        assert tx.deliveries() == before
+    for n in (1, 2, 3):
+        assert f"dry run, would post delivery {n}" in caplog.text
+
+
+async def test_a_folded_reminder_carries_its_own_time(store) -> None:
+    inc = incident(store)
+    later = T0 + timedelta(hours=1)
+    with store.write(durable=True) as tx:
+        for at in (T0 + timedelta(minutes=30), later):
+            tx.apply(
+                UpdateIncident(
+                    inc.id,
+                    at,
+                    f"still at {at:%H:%M}",
+                    kind=EventKind.INCIDENT_REMINDER,
+                    auto=True,
+                    fold_into=EventKind.INCIDENT_REMINDER,
+                ),
+                ["console"],
+            )
+        events = tx.events()
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_REMINDER]
+    assert events[1].at == later
+    assert events[1].payload["message"] == "still at 08:00"
