@@ -1,0 +1,239 @@
+"""Everything the page shows, read from the store in one transaction (never from memory).
+
+Day bars come from each component's state timeline (its confirmed transitions), so a day is as
+bad as the worst state the component was *confirmed* in, and its uptime is the share of the
+observed time the component was not down. Time in maintenance does not count against uptime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from statusbot import maintenance as maint
+from statusbot.config import Config, Site
+from statusbot.model import (
+    ComponentInfo,
+    Incident,
+    Maintenance,
+    MaintenanceStatus,
+    State,
+    Transition,
+    worst,
+)
+from statusbot.store import Store
+
+DAYS = 90
+RECENT_INCIDENTS = 50
+
+
+class Overall(StrEnum):
+    """The banner: what a customer should take in at a glance."""
+
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    """One segment of a component's bar."""
+
+    day: date
+    state: State  # the worst confirmed state that day; UNKNOWN before any data
+    uptime: float | None  # share of the observed time not down; None when nothing was observed
+    incidents: tuple[int, ...]  # incidents of this component open at some point that day
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    info: ComponentInfo
+    state: State  # as shown now (MAINTENANCE while a window covers it)
+    since: datetime | None
+    days: tuple[Day, ...]  # oldest first, ``DAYS`` of them, the last one is today (UTC)
+    uptime: float | None  # over the whole bar
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    site: Site
+    now: datetime
+    last_check_at: datetime | None
+    overall: Overall
+    components: tuple[ComponentView, ...]
+    open_incidents: tuple[Incident, ...]  # oldest first
+    incidents: tuple[Incident, ...]  # the most recent, newest first, with their updates
+    maintenances: tuple[Maintenance, ...]  # scheduled, running and recent, by start
+
+    def groups(self) -> list[tuple[str | None, list[ComponentView]]]:
+        """Components by group, in config order (ungrouped ones under None)."""
+        out: dict[str | None, list[ComponentView]] = {}
+        for view in self.components:
+            out.setdefault(view.info.group, []).append(view)
+        return list(out.items())
+
+
+def take(store: Store, config: Config, now: datetime, days: int = DAYS) -> Snapshot:
+    """Read what the page needs, consistently, in one read transaction."""
+    first = now.date() - timedelta(days=days - 1)
+    start = datetime.combine(first, time(), UTC)
+    with store.read() as tx:
+        infos = tx.components()
+        states = tx.component_states()
+        transitions = tx.transitions(since=start)  # the state before: the first one's "old"
+        recent = tx.incidents(limit=RECENT_INCIDENTS)
+        open_incidents = tx.open_incidents()
+        windows = tx.maintenances()
+        latest = tx.latest_results()
+    in_window = maint.active_components(windows, now)
+    by_component: dict[str, list[Transition]] = {}
+    for tr in transitions:
+        by_component.setdefault(tr.component_id, []).append(tr)
+    views = []
+    for info in infos:
+        state, since = states.get(info.id, (State.UNKNOWN, None))
+        trs = by_component.get(info.id, [])
+        before = trs[0].old if trs else (state if since is not None and since <= start else None)
+        timeline = _segments(trs, start, now, before or State.UNKNOWN)
+        bar = _bar(
+            timeline,
+            incidents=recent,
+            windows=windows,
+            component=info.id,
+            start=start,
+            now=now,
+            days=days,
+        )
+        views.append(
+            ComponentView(
+                info,
+                maint.shown_state(state, info.id, in_window),
+                since,
+                bar,
+                _uptime(timeline, windows, info.id),
+            )
+        )
+    live = [
+        m
+        for m in windows
+        if m.status in (MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS)
+    ]
+    shown = sorted(
+        [*live, *[m for m in windows if m not in live and m.ends_at >= now - timedelta(days=days)]],
+        key=lambda m: m.starts_at,
+    )
+    return Snapshot(
+        site=config.site,
+        now=now,
+        last_check_at=max((r.at for r in latest.values()), default=None),
+        overall=overall([v.state for v in views]),
+        components=tuple(views),
+        open_incidents=tuple(open_incidents),
+        incidents=tuple(recent),
+        maintenances=tuple(shown),
+    )
+
+
+def overall(states: Sequence[State]) -> Overall:
+    """The banner from the components' shown states."""
+    if not states:
+        return Overall.OPERATIONAL
+    down = sum(s is State.DOWN for s in states)
+    if down and down == len(states):
+        return Overall.MAJOR_OUTAGE
+    if down:
+        return Overall.PARTIAL_OUTAGE
+    if any(s is State.DEGRADED for s in states):
+        return Overall.DEGRADED
+    if any(s is State.MAINTENANCE for s in states):
+        return Overall.MAINTENANCE
+    return Overall.OPERATIONAL
+
+
+def _segments(
+    trs: Sequence[Transition], start: datetime, end: datetime, before: State = State.UNKNOWN
+) -> list[tuple[datetime, datetime, State]]:
+    """The component's confirmed states as (from, to, state) within [start, end), ``before``
+    being its state when ``start`` came."""
+    state, at = before, start
+    out: list[tuple[datetime, datetime, State]] = []
+    for tr in trs:
+        if tr.at <= start:
+            state = tr.new
+            continue
+        if tr.at >= end:
+            break
+        out.append((at, tr.at, state))
+        state, at = tr.new, tr.at
+    out.append((at, end, state))
+    return [(a, b, s) for a, b, s in out if b > a]
+
+
+def _uptime(
+    segments: Sequence[tuple[datetime, datetime, State]],
+    windows: Sequence[Maintenance],
+    component: str,
+) -> float | None:
+    observed = down = 0.0
+    for a, b, state in segments:
+        if state is State.UNKNOWN:
+            continue
+        seconds = (b - a).total_seconds() - _maintenance_overlap(windows, component, a, b)
+        observed += max(0.0, seconds)
+        if state is State.DOWN:
+            down += max(0.0, seconds)
+    return None if observed <= 0 else 1 - down / observed
+
+
+def _maintenance_overlap(
+    windows: Sequence[Maintenance], component: str, a: datetime, b: datetime
+) -> float:
+    total = 0.0
+    for m in windows:
+        if component in m.components and m.status is not MaintenanceStatus.CANCELLED:
+            lo, hi = max(a, m.starts_at), min(b, m.ends_at)
+            total += max(0.0, (hi - lo).total_seconds())
+    return total
+
+
+def _bar(
+    timeline: Sequence[tuple[datetime, datetime, State]],
+    *,
+    incidents: Sequence[Incident],
+    windows: Sequence[Maintenance],
+    component: str,
+    start: datetime,
+    now: datetime,
+    days: int,
+) -> tuple[Day, ...]:
+    """Cut one timeline into days (one pass over it, not one per day)."""
+    mine = [i for i in incidents if component in i.components]
+    out = []
+    k = 0
+    for n in range(days):
+        lo = start + timedelta(days=n)
+        hi = min(lo + timedelta(days=1), now)
+        if hi <= lo:
+            out.append(Day(lo.date(), State.UNKNOWN, None, ()))
+            continue
+        while k < len(timeline) and timeline[k][1] <= lo:
+            k += 1
+        segments = []
+        j = k
+        while j < len(timeline) and timeline[j][0] < hi:
+            a, b, state = timeline[j]
+            segments.append((max(a, lo), min(b, hi), state))
+            j += 1
+        known = [s for _a, _b, s in segments if s is not State.UNKNOWN]
+        state = worst(known) if known else State.UNKNOWN
+        touching = tuple(
+            i.id
+            for i in mine
+            if i.opened_at < hi and (i.resolved_at is None or i.resolved_at >= lo)
+        )
+        out.append(Day(lo.date(), state, _uptime(segments, windows, component), touching))
+    return tuple(out)
