@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -17,15 +18,21 @@ class StartupError(Exception):
 
 
 class Listener:
-    """Serves ``/ping/<token>`` (any method) and ``/healthz`` on ``listen`` ("HOST:PORT").
+    """Serves ``/ping/<token>`` (any method), ``/healthz`` and the status page on ``listen``.
 
     ``on_ping`` receives the token's key (sha256, never the token) and says whether a
     heartbeat check has that token; unknown tokens get 404.
     """
 
-    def __init__(self, listen: str, on_ping: Callable[[str], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        listen: str,
+        on_ping: Callable[[str], Awaitable[bool]],
+        site: Path | None = None,
+    ) -> None:
         self.listen = listen
         self.on_ping = on_ping
+        self.site = site  # the built status page, served on every other path
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -33,6 +40,10 @@ class Listener:
         app = web.Application()
         app.router.add_route("*", "/ping/{token}", self._ping)
         app.router.add_get("/healthz", self._healthz)
+        if self.site is not None:
+            from statusbot.page.site import static_handler  # noqa: PLC0415 - only when served
+
+            app.router.add_get("/{tail:.*}", static_handler(self.site))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:

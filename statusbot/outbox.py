@@ -127,7 +127,7 @@ class Courier:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL):
-                    await _first(self.wake.wait(), stop.wait())
+                    await first_of(self.wake.wait(), stop.wait())
 
     async def round(self) -> bool:
         """Deliver what is due now; returns whether anything was attempted."""
@@ -357,7 +357,7 @@ def _ack_wait(tx: Tx, d: Delivery, settings: ChannelBase) -> tuple[datetime, int
     return event.at + settings.ack_timeout, (None if incident.is_open else incident.id)
 
 
-async def _first(*waits: Awaitable[Any]) -> None:
+async def first_of(*waits: Awaitable[Any]) -> None:
     """Return when the first of ``waits`` is done; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:

@@ -37,7 +37,7 @@ from statusbot.config import Config, ConfigError, ResolvedCheck
 from statusbot.delivery import couriers
 from statusbot.listener import Listener
 from statusbot.model import CheckResult, Clock, State, utcnow
-from statusbot.outbox import Courier
+from statusbot.outbox import Courier, first_of
 from statusbot.pipeline import Pipeline
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
@@ -51,6 +51,8 @@ TICK = 5.0  # seconds between evaluations of time-driven rules (maintenance, res
 PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 
+PAGE_EVERY = 60.0  # seconds between page rebuilds when nothing changed
+PAGE_MIN_GAP = 2.0  # seconds at least between two rebuilds
 DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
 
@@ -132,6 +134,7 @@ class Daemon:
         self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
+        self._page_dirty = asyncio.Event()
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self.heartbeat_tokens: dict[str, str] = {}
@@ -186,9 +189,11 @@ class Daemon:
             asyncio.create_task(c.run(deliveries_stop), name=f"courier-{c.name}")
             for c in self.couriers
         ]
+        delivering.append(asyncio.create_task(self._pages(deliveries_stop), name="page"))
         try:
             if self.config.http.listen:
-                self._listener = Listener(self.config.http.listen, self._on_ping)
+                site = self.config.resolve(self.config.site.output_dir)
+                self._listener = Listener(self.config.http.listen, self._on_ping, site)
                 await self._listener.start()
             self._schedule_all()
             events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
@@ -250,8 +255,28 @@ class Daemon:
         return await self._in_writer(run)
 
     def _wake_couriers(self) -> None:
+        """Something was written: deliver it, and show it on the page."""
         for courier in self.couriers:
             courier.wake.set()
+        self._page_dirty.set()
+
+    async def _pages(self, stop: asyncio.Event) -> None:
+        """Rebuild the page after changes (at most every PAGE_MIN_GAP s) and every
+        PAGE_EVERY s anyway (the bars, "last checked"). Built from the store, never memory."""
+        from statusbot.page import site  # noqa: PLC0415 - only when the daemon runs
+
+        while not stop.is_set():
+            try:
+                store = self.store
+                assert store is not None
+                await self._in_writer(site.build, store, self.config, self.clock())
+            except Exception:
+                log.exception("could not build the page")
+            self._page_dirty.clear()
+            await asyncio.sleep(PAGE_MIN_GAP)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PAGE_EVERY):
+                    await first_of(self._page_dirty.wait(), stop.wait())
 
     async def _finish_deliveries(
         self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from statusbot import __version__
-from statusbot.cli import deliveries, inspect, operate
+from statusbot.cli import deliveries, inspect, operate, page
 from statusbot.cli.common import UsageError, common_options
 from statusbot.config import ConfigError
 from statusbot.logs import setup_logging
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.register(sub, common)
     operate.register(sub, common)
     deliveries.register(sub, common)
+    page.register(sub, common)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -192,4 +193,30 @@ def test_sigterm_while_still_starting_exits_0(tmp_path: Path, daemon_factory) ->
         return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
 
     wait_for("the SIGTERM handler", catches_sigterm)
+    assert daemon.signal(signal.SIGTERM) == 0
+
+
+def _body(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # loopback only
+            return str(answer.read().decode())
+    except (urllib.error.URLError, OSError):
+        return ""
+
+
+def test_the_daemon_serves_the_page_and_its_api_from_the_store(
+    tmp_path: Path, daemon_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HB_TOKEN", TOKEN)
+    port = _free_port()
+    daemon = daemon_factory(_heartbeat_config(tmp_path, port))
+    daemon.start()
+    base = f"http://127.0.0.1:{port}"
+    wait_for("the page", lambda: "Nightly export" in _body(f"{base}/"))
+    wait_for("an incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
+    wait_for("the incident on the page", lambda: "incidents/1.html" in _body(f"{base}/"))
+    summary = json.loads(_body(f"{base}/api/v2/summary.json"))
+    assert [i["name"] for i in summary["incidents"]] == ["Nightly export outage"]
+    assert summary["status"]["indicator"] == "critical"
+    assert _get(f"{base}/ping/{TOKEN}") == 200, "heartbeats still answered beside the page"
     assert daemon.signal(signal.SIGTERM) == 0
