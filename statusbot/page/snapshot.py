@@ -21,7 +21,6 @@ from statusbot.model import (
     MaintenanceStatus,
     State,
     Transition,
-    worst,
 )
 from statusbot.store import Store
 
@@ -192,6 +191,8 @@ def _uptime(
 def _maintenance_overlap(
     windows: Sequence[Maintenance], component: str, a: datetime, b: datetime
 ) -> float:
+    if not windows:
+        return 0.0
     total = 0.0
     for m in windows:
         if component in m.components and m.status is not MaintenanceStatus.CANCELLED:
@@ -210,30 +211,46 @@ def _bar(
     now: datetime,
     days: int,
 ) -> tuple[Day, ...]:
-    """Cut one timeline into days (one pass over it, not one per day)."""
+    """Cut one timeline into days in one pass (epoch seconds: 200 × 90 days stay cheap)."""
     mine = [i for i in incidents if component in i.components]
+    breaks = [
+        (m.starts_at.timestamp(), m.ends_at.timestamp())
+        for m in windows
+        if component in m.components and m.status is not MaintenanceStatus.CANCELLED
+    ]
+    line = [(a.timestamp(), b.timestamp(), state) for a, b, state in timeline]
+    t0, t_now = start.timestamp(), now.timestamp()
     out = []
     k = 0
     for n in range(days):
-        lo = start + timedelta(days=n)
-        hi = min(lo + timedelta(days=1), now)
+        lo = t0 + 86_400 * n
+        hi = min(lo + 86_400, t_now)
+        day = (start + timedelta(days=n)).date()
         if hi <= lo:
-            out.append(Day(lo.date(), State.UNKNOWN, None, ()))
+            out.append(Day(day, State.UNKNOWN, None, ()))
             continue
-        while k < len(timeline) and timeline[k][1] <= lo:
+        while k < len(line) and line[k][1] <= lo:
             k += 1
-        segments = []
+        state, severity, observed, down = State.UNKNOWN, -1, 0.0, 0.0
         j = k
-        while j < len(timeline) and timeline[j][0] < hi:
-            a, b, state = timeline[j]
-            segments.append((max(a, lo), min(b, hi), state))
+        while j < len(line) and line[j][0] < hi:
+            a, b, seen = line[j]
             j += 1
-        known = [s for _a, _b, s in segments if s is not State.UNKNOWN]
-        state = worst(known) if known else State.UNKNOWN
+            if seen is State.UNKNOWN:
+                continue
+            a, b = max(a, lo), min(b, hi)
+            seconds = b - a - sum(max(0.0, min(b, e) - max(a, s)) for s, e in breaks)
+            observed += max(0.0, seconds)
+            if seen is State.DOWN:
+                down += max(0.0, seconds)
+            if seen.severity > severity:
+                state, severity = seen, seen.severity
+        uptime = None if observed <= 0 else 1 - down / observed
+        lo_at, hi_at = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
         touching = tuple(
             i.id
             for i in mine
-            if i.opened_at < hi and (i.resolved_at is None or i.resolved_at >= lo)
+            if i.opened_at < hi_at and (i.resolved_at is None or i.resolved_at >= lo_at)
         )
-        out.append(Day(lo.date(), state, _uptime(segments, windows, component), touching))
+        out.append(Day(day, state, uptime, touching))
     return tuple(out)
