@@ -51,8 +51,9 @@ def config_text(components: int, output: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fill(store: Store, components: int, days: int, seed: int = 1) -> int:
-    """Synthetic history; returns the number of transitions written."""
+def fill(store: Store, components: int, days: int, seed: int = 1, busy: float = 1.5) -> int:
+    """Synthetic history: on average ``busy`` dips a day per component (1.5: a very flappy
+    fleet; 0.1: a dip every ten days); returns the number of transitions written."""
     rnd = random.Random(seed)
     start = NOW - timedelta(days=days)
     count = 0
@@ -70,7 +71,7 @@ def fill(store: Store, components: int, days: int, seed: int = 1) -> int:
             count += 1
             state = State.UP
             for day in range(days):
-                for _ in range(rnd.randint(0, 3)):
+                for _ in range(_dips(rnd, busy)):
                     at = start + timedelta(days=day, seconds=rnd.randint(0, 86_000))
                     bad = State.DOWN if rnd.random() < 0.3 else State.DEGRADED
                     back = at + timedelta(minutes=rnd.randint(2, 90))
@@ -82,6 +83,11 @@ def fill(store: Store, components: int, days: int, seed: int = 1) -> int:
             tx.set_component_state(cid, State.UP, start)
             tx.record_results([CheckResult(f"{cid}.tcp", cid, NOW, State.UP)])
     return count
+
+
+def _dips(rnd: random.Random, mean: float) -> int:
+    whole = int(mean)
+    return whole + (1 if rnd.random() < mean - whole else 0)
 
 
 def _incident(tx: object, cid: str, at: datetime, back: datetime, *, resolve: bool) -> None:
@@ -99,6 +105,9 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=200)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--busy", type=float, default=1.5, help="mean dips per component per day (0.1 realistic)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -109,7 +118,7 @@ def main() -> None:
         )
         store = Store.open(f"sqlite:///{folder}/bench.db")
         t = time.perf_counter()
-        transitions = fill(store, args.components, args.days)
+        transitions = fill(store, args.components, args.days, busy=args.busy)
         print(
             f"filled {args.components} components × {args.days} days: {transitions} transitions "
             f"in {time.perf_counter() - t:.1f} s"
