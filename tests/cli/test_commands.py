@@ -47,6 +47,24 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def open_incident(config: Path, capsys, component: str = "api", title: str = "t") -> None:
+    """``statusbot incident open`` with a title and a message; asserts it worked."""
+    code, _out, err = run(
+        capsys,
+        "incident",
+        "open",
+        "-c",
+        str(config),
+        "--title",
+        title,
+        "--component",
+        component,
+        "--message",
+        "m",
+    )
+    assert code == 0, err
+
+
 def test_check_prints_a_table_and_exits_1_when_something_is_down(config, capsys) -> None:
     code, out, _ = run(capsys, "check", "-c", str(config))
     assert code == 1
@@ -160,19 +178,7 @@ def test_operator_mistakes_get_one_clear_line_and_exit_2(config, capsys) -> None
 
 
 def test_updating_a_resolved_incident_is_refused_and_keeps_the_store(config, capsys) -> None:
-    run(
-        capsys,
-        "incident",
-        "open",
-        "-c",
-        str(config),
-        "--title",
-        "t",
-        "--component",
-        "api",
-        "--message",
-        "m",
-    )
+    open_incident(config, capsys)
     run(capsys, "incident", "resolve", "1", "-c", str(config))
     code, _, err = run(capsys, "incident", "update", "1", "-c", str(config), "--message", "late")
     assert code == 2
@@ -325,19 +331,7 @@ def test_outbox_list_retry_and_drop(config, capsys) -> None:
 
 
 def test_incident_ack(config, capsys) -> None:
-    run(
-        capsys,
-        "incident",
-        "open",
-        "-c",
-        str(config),
-        "--title",
-        "t",
-        "--component",
-        "api",
-        "--message",
-        "m",
-    )
+    open_incident(config, capsys)
     code, out, _ = run(capsys, "incident", "ack", "1", "-c", str(config))
     assert code == 0
     assert out.startswith("acknowledged incident #1")

@@ -80,6 +80,21 @@ def _env() -> dict[str, str]:
     return {"MASTO_TOKEN": MASTODON_TOKEN, **X_SECRETS}
 
 
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in _env().items():
+        monkeypatch.setenv(name, value)
+
+
+def _start(directory: Path, target: Target, mastodon_url: str, x_url: str, daemon_factory):
+    """Config, daemon started, first results seen; returns (config path, daemon)."""
+    config = _config(directory, target.port, mastodon_url, x_url)
+    daemon = daemon_factory(config)
+    daemon.start()
+    wait_for("the first results", lambda: read_store(directory, lambda tx: tx.latest_results()))
+    return config, daemon
+
+
 def _events(directory: Path) -> list[EventKind]:
     return read_store(directory, lambda tx: [e.kind for e in tx.events()])
 
@@ -90,15 +105,9 @@ def test_one_incident_is_one_thread_of_five_posts_on_mastodon_and_on_x(
     mastodon,
     x_server: XServer,
     daemon_factory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in _env().items():
-        monkeypatch.setenv(name, value)
     server, url = mastodon
-    config = _config(tmp_path, target.port, url, x_server.base_url)
-    daemon = daemon_factory(config)
-    daemon.start()
-    wait_for("the first results", lambda: read_store(tmp_path, lambda tx: tx.latest_results()))
+    config, daemon = _start(tmp_path, target, url, x_server.base_url, daemon_factory)
 
     target.down()
     wait_for("the incident", lambda: read_store(tmp_path, lambda tx: tx.open_incidents()))
@@ -166,16 +175,10 @@ def test_a_hanging_channel_delays_neither_the_other_channel_nor_the_probes(
     mastodon,
     x_server: XServer,
     daemon_factory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in _env().items():
-        monkeypatch.setenv(name, value)
     server, url = mastodon
     server.stall_before_next(1000)  # Mastodon accepts connections and never answers
-    config = _config(tmp_path, target.port, url, x_server.base_url)
-    daemon = daemon_factory(config)
-    daemon.start()
-    wait_for("the first results", lambda: read_store(tmp_path, lambda tx: tx.latest_results()))
+    _config_path, daemon = _start(tmp_path, target, url, x_server.base_url, daemon_factory)
     target.down()
     wait_for("the post on X", lambda: len(x_server.live()) == 1)
     assert server.statuses == []
