@@ -18,7 +18,7 @@ class StartupError(Exception):
 
 
 class Listener:
-    """Serves ``/ping/<token>`` (any method), ``/healthz`` and the status page on ``listen``.
+    """Serves ``/ping/<token>`` (any method), ``/healthz``, ``/metrics`` and the status page.
 
     ``on_ping`` receives the token's key (sha256, never the token) and says whether a
     heartbeat check has that token; unknown tokens get 404.
@@ -29,9 +29,11 @@ class Listener:
         listen: str,
         on_ping: Callable[[str], Awaitable[bool]],
         site: Path | None = None,
+        metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     ) -> None:
         self.listen = listen
         self.on_ping = on_ping
+        self.metrics = metrics
         self.site = site  # the built status page, served on every other path
         self._runner: web.AppRunner | None = None
 
@@ -40,6 +42,8 @@ class Listener:
         app = web.Application()
         app.router.add_route("*", "/ping/{token}", self._ping)
         app.router.add_get("/healthz", self._healthz)
+        if self.metrics is not None:
+            app.router.add_get("/metrics", self.metrics)  # before the page's catch-all route
         if self.site is not None:
             from statusbot.page.site import static_handler  # noqa: PLC0415 - only when served
 

@@ -36,13 +36,15 @@ from statusbot import config as configmod
 from statusbot.config import Config, ConfigError, ResolvedCheck
 from statusbot.delivery import couriers
 from statusbot.listener import Listener
+from statusbot.metrics import Metrics, snapshot_from
+from statusbot.metrics import Snapshot as MetricsSnapshot
 from statusbot.model import CheckResult, Clock, State, utcnow
 from statusbot.outbox import Courier, first_of
 from statusbot.pipeline import Pipeline
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
-from statusbot.store import Store, Tx
+from statusbot.store import OutboxStats, Store, Tx
 
 log = logging.getLogger("statusbot")
 T = TypeVar("T")
@@ -135,6 +137,13 @@ class Daemon:
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
         self._page_dirty = asyncio.Event()
+        self.metrics = Metrics()
+        self._metrics_db: tuple[dict[str, tuple[State, datetime]], int, dict[str, OutboxStats]] = (
+            {},
+            0,
+            {},
+        )
+        self.metrics.set_snapshot_source(self._metrics_snapshot)
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self.heartbeat_tokens: dict[str, str] = {}
@@ -191,9 +200,12 @@ class Daemon:
         ]
         delivering.append(asyncio.create_task(self._pages(deliveries_stop), name="page"))
         try:
+            await self._refresh_metrics()
             if self.config.http.listen:
                 site = self.config.resolve(self.config.site.output_dir)
-                self._listener = Listener(self.config.http.listen, self._on_ping, site)
+                self._listener = Listener(
+                    self.config.http.listen, self._on_ping, site, metrics=self.metrics.handler
+                )
                 await self._listener.start()
             self._schedule_all()
             events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
@@ -355,11 +367,14 @@ class Daemon:
                 return
             lateness = (self.clock() - event.scheduled_run_times[-1]).total_seconds()
             self.stats.lateness.append(lateness)
+            self.metrics.observe_lateness(lateness)
             if lateness > LATE:
                 self.stats.late += 1
+                self.metrics.count_late()
                 log.warning("check %s started %.1fs late", event.job_id, lateness)
         elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
             self.stats.missed += 1
+            self.metrics.count_missed()
             log.warning(
                 "check %s missed its run at %s (event loop overloaded?)",
                 event.job_id,
@@ -367,6 +382,7 @@ class Daemon:
             )
         else:
             self.stats.skipped_overlap += 1
+            self.metrics.count_skipped()
             log.warning("check %s still running; a run was skipped", event.job_id)
 
     async def _run_check(self, check: ResolvedCheck) -> None:
@@ -378,7 +394,9 @@ class Daemon:
             outcome = await run_check(check.spec, self.ctx, check.timeout)
         finally:
             self._inflight.pop(check.id, None)
-        self._queue.put_nowait(CheckResult.of(check.id, check.component_id, self.clock(), outcome))
+        result = CheckResult.of(check.id, check.component_id, self.clock(), outcome)
+        self.metrics.observe_result(result)
+        self._queue.put_nowait(result)
         if outcome.state is not State.UP and check.id != "canary":
             self._nudge_canary()
 
@@ -416,6 +434,28 @@ class Daemon:
 
     async def _tick(self) -> None:
         await self._periodic("time-driven rules", "tick")
+        await self._refresh_metrics()
+
+    async def _refresh_metrics(self) -> None:
+        """Read what /metrics reports from the store (off the scrape path, every tick)."""
+        try:
+            self._metrics_db = await self.read(
+                lambda tx: (tx.component_states(), len(tx.open_incidents()), tx.outbox_summary())
+            )
+        except Exception:
+            log.exception("metrics: could not read the store")
+
+    def _metrics_snapshot(self) -> MetricsSnapshot:
+        """Called at scrape time on the loop: cached store reads and in-memory counters only."""
+        states, open_incidents, outbox = self._metrics_db
+        return snapshot_from(
+            states=states,
+            open_incidents=open_incidents,
+            outbox=outbox,
+            couriers=self.couriers,
+            counters=self.pipeline.counters if self.pipeline else None,
+            now=self.clock(),
+        )
 
     async def _prune(self) -> None:
         await self._periodic("retention", "prune")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from statusbot.model import State
 from tests.e2e.conftest import read_store, wait_for
@@ -219,4 +220,14 @@ def test_the_daemon_serves_the_page_and_its_api_from_the_store(
     assert [i["name"] for i in summary["incidents"]] == ["Nightly export outage"]
     assert summary["status"]["indicator"] == "critical"
     assert _get(f"{base}/ping/{TOKEN}") == 200, "heartbeats still answered beside the page"
+
+    def metric(name: str) -> float | None:
+        for family in text_string_to_metric_families(_body(f"{base}/metrics")):
+            for sample in family.samples:
+                if sample.name == name:
+                    return float(sample.value)
+        return None
+
+    wait_for("open incidents in /metrics", lambda: metric("statusbot_open_incidents") == 1)
+    assert (metric("statusbot_checks_total") or 0) >= 3
     assert daemon.signal(signal.SIGTERM) == 0
