@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Collection
@@ -38,12 +39,13 @@ from statusbot.delivery import couriers
 from statusbot.listener import Listener
 from statusbot.metrics import Metrics, snapshot_from
 from statusbot.metrics import Snapshot as MetricsSnapshot
-from statusbot.model import CheckResult, Clock, State, utcnow
+from statusbot.model import CheckResult, Clock, DeliveryStatus, State, utcnow
 from statusbot.outbox import Courier, first_of
 from statusbot.pipeline import Pipeline
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
+from statusbot.service import Health, Notifier, result_gap, status_line, watchdog_interval
 from statusbot.store import OutboxStats, Store, Tx
 
 log = logging.getLogger("statusbot")
@@ -147,6 +149,8 @@ class Daemon:
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self.heartbeat_tokens: dict[str, str] = {}
+        self.notifier = Notifier()
+        self.health = Health(time.monotonic())
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -199,6 +203,7 @@ class Daemon:
             for c in self.couriers
         ]
         delivering.append(asyncio.create_task(self._pages(deliveries_stop), name="page"))
+        watchdog: asyncio.Task[None] | None = None
         try:
             await self._refresh_metrics()
             if self.config.http.listen:
@@ -217,7 +222,15 @@ class Daemon:
                 len(self.config.components),
                 self.store.path if self.store else "?",
             )
+            self.health.expect_results(result_gap(self._all_checks()), time.monotonic())
+            self.notifier.ready(self._status_line())
+            if interval := watchdog_interval():
+                watchdog = asyncio.create_task(
+                    self.notifier.watchdog_loop(self.health, time.monotonic, self._stop, interval),
+                    name="watchdog",
+                )
             await self._stop.wait()
+            self.notifier.stopping()
             log.info("stopping: no new checks; finishing the running ones")
             self._scheduler.shutdown(wait=False)  # deferred to the loop: `running` lags
             if self._inflight:
@@ -226,6 +239,10 @@ class Daemon:
             await self._queue.join()
             await self._finish_deliveries(deliveries_stop, delivering)
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             deliveries_stop.set()
             for task in delivering:
                 task.cancel()
@@ -243,6 +260,19 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _status_line(self) -> str:
+        """The one-line summary for systemd's STATUS=, from the store reads cached for /metrics
+        (``_refresh_metrics``): no extra query."""
+        _states, incidents, outbox = self._metrics_db
+        pending = sum(s.count(DeliveryStatus.PENDING) for s in outbox.values())
+        return status_line(
+            len(self.config.checks()),
+            len(self.config.components),
+            incidents,
+            pending,
+            degraded=self.stats.missed + self.stats.skipped_overlap,
+        )
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` in a durable write transaction on the writer thread."""
@@ -362,6 +392,7 @@ class Daemon:
     def _on_job_event(self, event: JobEvent) -> None:
         """Scheduler listener (runs in the loop: keep it O(1)). Late and missed runs are
         counted and logged: they mean the monitoring itself is degraded, not a target."""
+        self.health.tick(time.monotonic())  # the scheduler dispatches: the loop is not wedged
         if isinstance(event, JobSubmissionEvent):
             if event.job_id.startswith("_"):
                 return
@@ -424,8 +455,12 @@ class Daemon:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._in_writer(self.pipeline.handle, batch)
+                now = time.monotonic()
+                self.health.result(now)
+                self.health.store_ok(now)
                 self._wake_couriers()
-            except Exception:
+            except Exception as exc:
+                self.health.store_failed(time.monotonic(), str(exc))
                 self.pipeline.counters.store_errors += 1
                 log.exception("could not store %d results", len(batch))
             finally:
@@ -433,8 +468,10 @@ class Daemon:
                     self._queue.task_done()
 
     async def _tick(self) -> None:
-        await self._periodic("time-driven rules", "tick")
+        if await self._periodic("time-driven rules", "tick"):
+            self.health.store_ok(time.monotonic())  # pipeline.tick is a durable write
         await self._refresh_metrics()
+        self.notifier.status(self._status_line())  # sent only when it changed
 
     async def _refresh_metrics(self) -> None:
         """Read what /metrics reports from the store (off the scrape path, every tick)."""
@@ -460,14 +497,17 @@ class Daemon:
     async def _prune(self) -> None:
         await self._periodic("retention", "prune")
 
-    async def _periodic(self, what: str, method: str) -> None:
+    async def _periodic(self, what: str, method: str) -> bool:
         """Run ``pipeline.<method>(now)`` in the writer; a failure is logged, never fatal."""
         assert self.pipeline is not None
         try:
             await self._in_writer(getattr(self.pipeline, method), self.clock())
             self._wake_couriers()
-        except Exception:
+        except Exception as exc:
+            self.health.store_failed(time.monotonic(), str(exc))
             log.exception("%s failed", what)
+            return False
+        return True
 
     # --- reload ---------------------------------------------------------------------------
 
@@ -478,6 +518,16 @@ class Daemon:
         self._reloading = asyncio.create_task(self.reload(), name="reload")
 
     async def reload(self) -> bool:
+        """``_reload`` between RELOADING=1 and READY=1 (sent whatever the outcome)."""
+        self.notifier.reloading()
+        try:
+            return await self._reload()
+        finally:
+            self.health.expect_results(result_gap(self._all_checks()), time.monotonic())
+            await self._refresh_metrics()  # logs and keeps the old numbers if the read fails
+            self.notifier.ready(self._status_line())
+
+    async def _reload(self) -> bool:
         """Re-read the config: swap it in if valid, else keep the old one and say why.
 
         Detection state, open incidents and the outbox stay; checks that did not change keep

@@ -1,0 +1,1 @@
+"""statusbot under systemd: sd_notify, the guarded watchdog, the unit file."""
