@@ -51,10 +51,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(directory: Path, port: int) -> Path:
+def write_config(directory: Path, port: int, http: int | None = None) -> Path:
     text = resources.files("statusbot").joinpath("data/config/demo.yaml").read_text("utf-8")
     path = directory / "config.yaml"
-    path.write_text(text.replace("__PORT__", str(port)).replace("__DIR__", str(directory)), "utf-8")
+    text = text.replace("__PORT__", str(port)).replace("__DIR__", str(directory))
+    path.write_text(text.replace("__HTTP__", str(http or free_port())), "utf-8")
     return path
 
 
@@ -66,7 +67,8 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="statusbot-demo-") as tmp:
         directory = Path(tmp)
-        path = write_config(directory, port)
+        http = free_port()
+        path = write_config(directory, port, http)
         config = configmod.load(path)
         service = SampleService(port)
         await service.start()
@@ -74,6 +76,7 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
         say(start, f"sample service up on http://127.0.0.1:{port}/health; config {path}")
         say(start, "statusbot checks it every 2s; 2 failures in a row confirm an outage")
         say(start, "announcements appear below as console posts (── console · … ──)")
+        say(start, f"👉 the status page: http://127.0.0.1:{http}/  (metrics: /metrics)")
         daemon = Daemon(config, path)
         running = asyncio.create_task(daemon.run())
         script = [
@@ -94,6 +97,7 @@ async def run_demo(down_after: float = 20, down_for: float = 25, settle: float =
             await running
             await service.stop()
         say(start, "done. What the store holds now (statusbot incident list):")
+        print(f"(the page was built in {config.resolve(config.site.output_dir)})")
         from statusbot.cli import main  # noqa: PLC0415 - the CLI imports this module
 
         main(["incident", "list", "-c", str(path), "--log-level", "warning"])

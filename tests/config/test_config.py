@@ -69,7 +69,8 @@ def test_example_config_is_valid_and_covers_every_check_type() -> None:
 
 
 def test_demo_config_is_valid(tmp_path: Path) -> None:
-    config = configmod.load(write_config(tmp_path, 8123), env={})
+    config = configmod.load(write_config(tmp_path, 8123, 8124), env={})
+    assert config.http.listen == "127.0.0.1:8124"
     assert config.store_url() == f"sqlite:///{tmp_path}/statusbot.db"
     assert [c.id for c in config.checks()] == ["api.http", "port.tcp"]
 

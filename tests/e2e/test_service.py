@@ -145,6 +145,7 @@ def test_the_demo_shows_the_whole_loop() -> None:
     ):
         assert seen in out, f"{seen!r} missing from the demo's output:\n{out}"
     assert "resolved" in out.split("statusbot incident list")[-1]
+    assert "the status page: http://127.0.0.1:" in out
 
 
 def test_the_wheel_carries_migrations_and_example_configs(tmp_path: Path) -> None:
