@@ -27,7 +27,9 @@ class JournalFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime  # the time is written with a Z: it must be UTC
+    def __init__(self) -> None:
+        super().__init__()
+        self.converter = time.gmtime  # the time is written with a Z: it must be UTC
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
