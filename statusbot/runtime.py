@@ -68,7 +68,6 @@ class SchedulerStats:
     missed: int = 0
     skipped_overlap: int = 0
     late: int = 0
-    runs: int = 0
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # seconds
 
 
@@ -180,7 +179,7 @@ class Daemon:
             self.couriers = couriers(
                 self.config, self.write, self.clock, read=self.read, dry_run=self.dry_run
             )
-            pings = await self._in_writer(self._load_pings)
+            pings = await self.read(lambda tx: tx.pings())
             self.heartbeats = Heartbeats(started_at=self.clock(), last=pings)
             async with make_session() as session:
                 self.ctx = ProbeContext(session, TlsContexts(), self.heartbeats, self.clock)
@@ -336,11 +335,6 @@ class Daemon:
                 DRAIN,
             )
 
-    def _load_pings(self) -> dict[str, Any]:
-        assert self.store is not None
-        with self.store.read() as tx:
-            return tx.pings()
-
     # --- scheduling ---------------------------------------------------------------------
 
     def _all_checks(self) -> list[ResolvedCheck]:
@@ -417,7 +411,6 @@ class Daemon:
             log.warning("check %s still running; a run was skipped", event.job_id)
 
     async def _run_check(self, check: ResolvedCheck) -> None:
-        self.stats.runs += 1
         task = asyncio.current_task()
         if task:
             self._inflight[check.id] = task
@@ -461,7 +454,6 @@ class Daemon:
                 self._wake_couriers()
             except Exception as exc:
                 self.health.store_failed(time.monotonic(), str(exc))
-                self.pipeline.counters.store_errors += 1
                 log.exception("could not store %d results", len(batch))
             finally:
                 for _ in batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +13,6 @@ from statusbot.config import Config
 from statusbot.model import Change, Incident, Maintenance
 from statusbot.store import Store
 from statusbot.values import parse_duration
-
-Command = Callable[[argparse.Namespace], int]
 
 
 class UsageError(Exception):
@@ -53,7 +51,8 @@ def load_config(args: argparse.Namespace) -> Config:
     return configmod.load(config_path(args))
 
 
-def read_store(config: Config) -> Store:
+def open_store(config: Config) -> Store:
+    """The configured store (a context manager: closed on leaving the block)."""
     return Store.open(config.store_url())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from statusbot.cli.common import load_config, print_json, read_store
+from statusbot.cli.common import load_config, open_store, print_json
 from statusbot.model import DeliveryStatus
 from statusbot.views import delivery_dict, table
 
@@ -38,7 +38,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with read_store(config) as store, store.read() as tx:
+    with open_store(config) as store, store.read() as tx:
         rows = [
             (d, tx.event(d.event_id))
             for d in tx.deliveries(channel=args.channel)
@@ -70,7 +70,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with read_store(config) as store, store.write(durable=True) as tx:
+    with open_store(config) as store, store.write(durable=True) as tx:
         if args.id is not None:
             tx.retry_delivery(args.id)
             count = 1
@@ -82,7 +82,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 def cmd_outbox_drop(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with read_store(config) as store, store.write(durable=True) as tx:
+    with open_store(config) as store, store.write(durable=True) as tx:
         tx.mark_dropped(args.id, "dropped by an operator", while_sending=False)
     print(f"delivery {args.id} dropped")
     return 0

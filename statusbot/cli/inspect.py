@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 
 from statusbot import maintenance, reference, render
-from statusbot.cli.common import UsageError, config_path, load_config, print_json, read_store
+from statusbot.cli.common import UsageError, config_path, load_config, open_store, print_json
 from statusbot.config import Config
 from statusbot.fitting import mastodon_counter, x_counter
 from statusbot.model import State, utcnow
@@ -181,7 +181,7 @@ def outbox_dict(stats: OutboxStats) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     now = utcnow()
-    with read_store(config) as store, store.read() as tx:
+    with open_store(config) as store, store.read() as tx:
         in_maintenance = maintenance.active_components(tx.maintenances(), now)
         stored = tx.component_states()
         incidents = tx.open_incidents()

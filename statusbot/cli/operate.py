@@ -10,9 +10,9 @@ from statusbot.cli.common import (
     apply,
     known_components,
     load_config,
+    open_store,
     parse_when,
     print_json,
-    read_store,
 )
 from statusbot.incidents import humanize_duration
 from statusbot.model import (
@@ -129,7 +129,7 @@ def cmd_incident_resolve(args: argparse.Namespace) -> int:
 def cmd_incident_list(args: argparse.Namespace) -> int:
     config = load_config(args)
     now = utcnow()
-    with read_store(config) as store, store.read() as tx:
+    with open_store(config) as store, store.read() as tx:
         found = tx.open_incidents() if args.open else tx.incidents(limit=args.limit)
     if args.json:
         print_json([incident_dict(i, now) for i in found])
@@ -155,7 +155,7 @@ def cmd_incident_list(args: argparse.Namespace) -> int:
 def cmd_incident_show(args: argparse.Namespace) -> int:
     config = load_config(args)
     now = utcnow()
-    with read_store(config) as store, store.read() as tx:
+    with open_store(config) as store, store.read() as tx:
         incident = tx.incident(args.id)
     if incident is None:
         raise UsageError(f"no incident #{args.id}")
@@ -199,7 +199,7 @@ def cmd_maintenance_add(args: argparse.Namespace) -> int:
 def cmd_maintenance_list(args: argparse.Namespace) -> int:
     config = load_config(args)
     live = None if args.all else (MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS)
-    with read_store(config) as store, store.read() as tx:
+    with open_store(config) as store, store.read() as tx:
         found = tx.maintenances(live)
     if args.json:
         print_json([maintenance_dict(m) for m in found])
@@ -231,7 +231,7 @@ def cmd_maintenance_cancel(args: argparse.Namespace) -> int:
 
 def cmd_incident_ack(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with read_store(config) as store, store.write(durable=True) as tx:
+    with open_store(config) as store, store.write(durable=True) as tx:
         incident = tx.ack_incident(args.id, utcnow())
     print(f"acknowledged incident #{incident.id}: channels that wait for it may post now")
     return 0

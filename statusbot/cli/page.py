@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from statusbot.cli.common import load_config, read_store
+from statusbot.cli.common import load_config, open_store
 from statusbot.model import utcnow
 
 
@@ -29,7 +29,7 @@ def cmd_page_build(args: argparse.Namespace) -> int:
     from statusbot.page import site  # noqa: PLC0415 - the page's imports only when used
 
     config = load_config(args)
-    with read_store(config) as store:
+    with open_store(config) as store:
         stats = site.build(store, config, utcnow())
     print(f"{config.resolve(config.site.output_dir)}: {stats}")
     return 0
@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from statusbot.page import site  # noqa: PLC0415
 
     config = load_config(args)
-    with read_store(config) as store:
+    with open_store(config) as store:
         site.build(store, config, utcnow())
     listen = args.listen or config.http.listen or "127.0.0.1:8080"
     host, _, port = listen.rpartition(":")

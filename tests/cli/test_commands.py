@@ -47,7 +47,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def open_incident(config: Path, capsys, component: str = "api", title: str = "t") -> None:
+def open_incident(
+    config: Path, capsys, component: str = "api", title: str = "t", message: str = "m"
+) -> None:
     """``statusbot incident open`` with a title and a message; asserts it worked."""
     code, _out, err = run(
         capsys,
@@ -60,7 +62,7 @@ def open_incident(config: Path, capsys, component: str = "api", title: str = "t"
         "--component",
         component,
         "--message",
-        "m",
+        message,
     )
     assert code == 0, err
 
@@ -219,19 +221,7 @@ def test_maintenance_add_list_cancel(config, capsys) -> None:
 
 
 def test_status_shows_components_incidents_and_pending_announcements(config, capsys) -> None:
-    run(
-        capsys,
-        "incident",
-        "open",
-        "-c",
-        str(config),
-        "--title",
-        "DB trouble",
-        "--component",
-        "db",
-        "--message",
-        "Looking into it.",
-    )
+    open_incident(config, capsys, "db", "DB trouble", "Looking into it.")
     code, out, _ = run(capsys, "status", "--json", "-c", str(config))
     assert code == 0
     status = json.loads(out)
@@ -299,19 +289,7 @@ def test_store_trouble_is_one_line_exit_3(tmp_path, capsys) -> None:
 
 
 def test_outbox_list_retry_and_drop(config, capsys) -> None:
-    run(
-        capsys,
-        "incident",
-        "open",
-        "-c",
-        str(config),
-        "--title",
-        "DB trouble",
-        "--component",
-        "db",
-        "--message",
-        "Looking into it.",
-    )
+    open_incident(config, capsys, "db", "DB trouble", "Looking into it.")
     code, out, _ = run(capsys, "outbox", "list", "--json", "-c", str(config))
     (row,) = json.loads(out)
     assert (row["channel"], row["status"], row["event"]) == (
