@@ -460,7 +460,8 @@ class Daemon:
                     self._queue.task_done()
 
     async def _tick(self) -> None:
-        if await self._periodic("time-driven rules", "tick"):
+        assert self.pipeline is not None
+        if await self._periodic("time-driven rules", self.pipeline.tick):
             self.health.store_ok(time.monotonic())  # pipeline.tick is a durable write
         await self._refresh_metrics()
         self.notifier.status(self._status_line())  # sent only when it changed
@@ -487,13 +488,13 @@ class Daemon:
         )
 
     async def _prune(self) -> None:
-        await self._periodic("retention", "prune")
-
-    async def _periodic(self, what: str, method: str) -> bool:
-        """Run ``pipeline.<method>(now)`` in the writer; a failure is logged, never fatal."""
         assert self.pipeline is not None
+        await self._periodic("retention", self.pipeline.prune)
+
+    async def _periodic(self, what: str, job: Callable[[datetime], None]) -> bool:
+        """Run ``job(now)`` in the writer; a failure is logged, never fatal."""
         try:
-            await self._in_writer(getattr(self.pipeline, method), self.clock())
+            await self._in_writer(job, self.clock())
             self._wake_couriers()
         except Exception as exc:
             self.health.store_failed(time.monotonic(), str(exc))
