@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from statusbot.guard import Guard, GuardPolicy
 from statusbot.model import CheckResult, State
 
@@ -85,3 +88,55 @@ def test_suspected_count_counts_each_suspicion():
     assert g.suspected_count == 2
     assert g.suspect(NOW + timedelta(minutes=5)) is None  # everything went stale
     assert g.suspected_count == 2
+
+
+def _brute_force(latest: dict[str, CheckResult], now: datetime, policy: GuardPolicy) -> str | None:
+    """The mass rule as it reads: every latest result, filtered by freshness, counted."""
+    fresh = [r for c, r in latest.items() if c != policy.canary and now - r.at <= policy.freshness]
+    failing = sum(r.state is not State.UP for r in fresh)
+    if not fresh or len(fresh) < policy.mass_min_checks:
+        return None
+    if failing / len(fresh) < policy.mass_fraction:
+        return None
+    return f"probe network down: {failing} of {len(fresh)} checks failing at once"
+
+
+_EVENTS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("result"),
+            st.sampled_from(["a", "b", "c", "d", "e", "f", "canary"]),
+            st.integers(-200, 200),
+            st.sampled_from([State.UP, State.DOWN, State.DEGRADED]),
+        ),
+        st.tuples(st.just("ask"), st.integers(-200, 200)),
+    ),
+    max_size=60,
+)
+
+
+@given(_EVENTS, st.sampled_from([0.5, 0.75, 1.0]), st.integers(1, 5), st.sampled_from([0, 64]))
+@settings(max_examples=300, deadline=None)
+def test_running_counts_agree_with_counting_everything(events, fraction, min_checks, slack):
+    """The guard keeps counts instead of scanning all checks on every failure (10,000 checks
+    made that quadratic); whatever the order of results and questions, even with time going
+    back, its answer is the plain count's."""
+    policy = GuardPolicy(
+        canary="canary",
+        mass_fraction=fraction,
+        mass_min_checks=min_checks,
+        freshness=timedelta(seconds=60),
+    )
+    g, latest = Guard(policy), {}
+    g.heap_slack = slack
+    for event in events:
+        if event[0] == "result":
+            _, check, offset, state = event
+            r = CheckResult(check, "c", NOW + timedelta(seconds=offset), state)
+            g.observe(r)
+            if check not in latest or r.at >= latest[check].at:
+                latest[check] = r
+        else:
+            now = NOW + timedelta(seconds=event[1])
+            want = _brute_force(latest, now, policy)
+            assert g._mass(now) == want
