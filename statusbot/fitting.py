@@ -24,14 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grapheme  # type: ignore[import-untyped]
-from mastodon import Mastodon
-from mastodon._url_regex import url_regex
 
-with warnings.catch_warnings():  # twitter-text-parser imports the deprecated pkg_resources
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    from twitter_text import parse_tweet  # type: ignore[import-untyped]
-    from twitter_text.config import config as _twitter_config  # type: ignore[import-untyped]
-
+# Mastodon.py and twitter-text-parser are loaded on first use (about 19 MB of the daemon's
+# memory, and pkg_resources' start-up scan): a daemon without those channels never needs them.
 
 if TYPE_CHECKING:  # at run time the publishers import us: no cycle
     from statusbot.publishers.base import Limit
@@ -60,7 +55,9 @@ def mastodon_counter(url_weight: int = MASTODON_URL_WEIGHT) -> Callable[[str], i
 
 
 def _mastodon_default(text: str) -> int:
-    return Mastodon.get_status_length(text)
+    from mastodon import Mastodon  # noqa: PLC0415 - heavy, and only for this channel
+
+    return int(Mastodon.get_status_length(text))
 
 
 def _countable(text: str, url_weight: int) -> str:
@@ -68,6 +65,8 @@ def _countable(text: str, url_weight: int) -> str:
 
     def url(match: re.Match[str]) -> str:
         return match.group(2) + "x" * url_weight
+
+    from mastodon._url_regex import url_regex  # noqa: PLC0415 - heavy, and only for Mastodon
 
     return _MENTION.sub(r"\1@\3", url_regex.sub(url, text))
 
@@ -82,6 +81,14 @@ def x_counter() -> Callable[[str], int]:
     Works on a private copy of twitter-text-parser's default config: that dict is also
     ``parse_tweet``'s default argument, and mutating it would change every caller's counts.
     """
+    with warnings.catch_warnings():  # twitter-text-parser imports the deprecated pkg_resources
+        warnings.filterwarnings(
+            "ignore", message="pkg_resources is deprecated", category=UserWarning
+        )
+        from twitter_text import parse_tweet  # type: ignore[import-untyped]  # noqa: PLC0415
+        from twitter_text.config import (  # type: ignore[import-untyped]  # noqa: PLC0415
+            config as _twitter_config,
+        )
     options: dict[str, Any] = copy.deepcopy(_twitter_config["defaults"])
 
     def count(text: str) -> int:

@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from cryptography import x509
 from pydantic import Field, FilePath
 
 from statusbot.model import Outcome
@@ -128,7 +127,11 @@ async def _unverified_not_after(spec: TlsCheck, ctx: ProbeContext, sni: str) -> 
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        return x509.load_der_x509_certificate(der).not_valid_after_utc if der else None
+        if not der:
+            return None
+        from cryptography import x509  # noqa: PLC0415 - 8 MB; only daemons with TLS checks
+
+        return x509.load_der_x509_certificate(der).not_valid_after_utc
     except ValueError:
         return None
     finally:

@@ -9,14 +9,26 @@ from statusbot.model import Clock
 from statusbot.publishers.apprise_channel import AppriseChannel, ApprisePublisher
 from statusbot.publishers.base import ChannelBase, Publisher
 from statusbot.publishers.console import ConsoleChannel, ConsolePublisher
-from statusbot.publishers.mastodon import MastodonChannel, MastodonPublisher
+from statusbot.publishers.social import MastodonChannel, XChannel
 from statusbot.publishers.webhook import WebhookChannel, WebhookPublisher
-from statusbot.publishers.x import XChannel, XPublisher
+
+
+def _mastodon(settings: MastodonChannel, clock: Clock) -> Publisher:
+    from statusbot.publishers.mastodon import MastodonPublisher  # noqa: PLC0415 - Mastodon.py
+
+    return MastodonPublisher(settings, clock)
+
+
+def _x(settings: XChannel, _clock: Clock) -> Publisher:
+    from statusbot.publishers.x import XPublisher  # noqa: PLC0415 - tweepy and requests
+
+    return XPublisher(settings)
+
 
 PUBLISHERS: dict[type[ChannelBase], Callable[[Any, Clock], Publisher]] = {
     ConsoleChannel: lambda s, _clock: ConsolePublisher(s),
-    MastodonChannel: MastodonPublisher,
-    XChannel: lambda s, _clock: XPublisher(s),
+    MastodonChannel: _mastodon,
+    XChannel: _x,
     WebhookChannel: lambda s, clock: WebhookPublisher(s, clock=clock),
     AppriseChannel: lambda s, _clock: ApprisePublisher(s),
 }

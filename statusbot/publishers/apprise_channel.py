@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import apprise
 from pydantic import Field, field_validator
 
 from statusbot.publishers.base import ChannelBase, Failure, Limit, Message, PostRef, PublishError
 from statusbot.values import Duration, Secret
+
+if TYPE_CHECKING:
+    import apprise
 
 _REMEMBERED = 1000  # deliveries whose partial success is remembered
 
@@ -38,9 +40,12 @@ class AppriseChannel(ChannelBase):
     @field_validator("urls")
     @classmethod
     def _known(cls, urls: list[Secret]) -> list[Secret]:
+        import apprise  # noqa: PLC0415 - loaded only when an Apprise channel is configured
+
         for index, url in enumerate(urls):
             if apprise.Apprise.instantiate(url.reveal()) is None:
-                scheme = urlsplit(url.reveal()).scheme or "none"
+                _, sep, rest = url.reveal().partition("://")  # "abc:" is no scheme but a secret
+                scheme = (urlsplit(url.reveal()).scheme if sep and rest else "") or "none"
                 raise ValueError(f"urls[{index}]: not a URL Apprise can use (scheme {scheme}://)")
         return urls
 
@@ -51,6 +56,8 @@ class ApprisePublisher:
     kind: ClassVar[str] = "apprise"
 
     def __init__(self, settings: AppriseChannel) -> None:
+        import apprise  # noqa: PLC0415 - loaded only when an Apprise channel is configured
+
         self.settings = settings
         self._services: list[apprise.Apprise] = []
         self._plugins: list[Any] = []

@@ -16,8 +16,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, ClassVar, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, TypeVar
 
 from mastodon import (
     Mastodon,
@@ -29,12 +28,11 @@ from mastodon import (
     MastodonServerError,
     MastodonUnauthorizedError,
 )
-from pydantic import Field, field_validator
 
 from statusbot.fitting import mastodon_counter
 from statusbot.model import Clock
-from statusbot.publishers.base import ChannelBase, Failure, Limit, Message, PostRef, PublishError
-from statusbot.values import Duration, Secret
+from statusbot.publishers.base import Failure, Limit, Message, PostRef, PublishError
+from statusbot.publishers.social import MastodonChannel
 
 T = TypeVar("T")
 DEFAULT_MAX = 500  # upstream StatusLengthValidator::MAX_CHARS
@@ -47,30 +45,6 @@ PAGE, PAGES = 40, 5  # reconcile reads at most 200 recent statuses
 _LIMIT_IN_ERROR = re.compile(r"limit of (\d+)")
 _TOO_LONG = re.compile(r"character limit|too long|exceed", re.IGNORECASE)
 _MENTION_DOMAIN = re.compile(r"(?<![\w/])@(\w+)@[\w.-]+\w")
-
-
-class MastodonChannel(ChannelBase):
-    """Post to a Mastodon (or Mastodon-API) account."""
-
-    api_base_url: str = Field(description="The instance, e.g. https://social.example.")
-    access_token: Secret = Field(
-        description="Access token with write:statuses (use ${cred:mastodon_token} or ${env:…})."
-    )
-    visibility: Literal["public", "unlisted", "private", "direct"] = Field(
-        "public", description="Visibility of every post."
-    )
-    language: str | None = Field(None, description="ISO 639 language code of the posts.")
-    timeout: Duration = Field(
-        timedelta(seconds=10), gt=timedelta(0), description="Timeout of each API request."
-    )
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("not an http(s) URL (hint: https://social.example)")
-        return value.strip().rstrip("/")
 
 
 def limits_from(instance: Mapping[str, Any]) -> tuple[int, int] | None:

@@ -17,16 +17,14 @@ from typing import Any, ClassVar, cast
 
 import requests
 import tweepy  # type: ignore[import-untyped]
-from pydantic import Field, field_validator
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from requests.utils import get_environ_proxies
 
 from statusbot.fitting import x_counter
-from statusbot.publishers.base import ChannelBase, Failure, Limit, Message, PostRef, PublishError
-from statusbot.values import Duration, Secret
+from statusbot.publishers.base import Failure, Limit, Message, PostRef, PublishError
+from statusbot.publishers.social import TWEEPY_HOST, XChannel
 
-TWEEPY_HOST = "https://api.twitter.com"  # what tweepy 4.17 puts in front of every route
 MAX_WEIGHTED = 280
 _GRACE = 2.0  # seconds past the socket timeouts before the worker thread is given up on
 
@@ -36,29 +34,6 @@ _LIMITS = {
     "x-user-limit-24hour": "user_24h",
     "x-app-limit-24hour": "app_24h",
 }
-
-
-class XChannel(ChannelBase):
-    """An X account, posted to with OAuth 1.0a user-context keys."""
-
-    consumer_key: Secret = Field(description="API key of the X app.")
-    consumer_secret: Secret = Field(description="API key secret of the X app.")
-    access_token: Secret = Field(description="Access token of the posting account.")
-    access_token_secret: Secret = Field(description="Access token secret of the posting account.")
-    api_base: str = Field(
-        TWEEPY_HOST,
-        description="Where API requests go (e.g. https://api.x.com). Tests point it at a "
-        "loopback server such as http://127.0.0.1:PORT.",
-    )
-    timeout: Duration = Field(timedelta(seconds=30), description="Read timeout per request.")
-    connect_timeout: Duration = Field(timedelta(seconds=3), description="Connect timeout.")
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or "@" in value:
-            raise ValueError("api_base must be an http(s) URL without credentials")
-        return value.rstrip("/")
 
 
 class XAdapter(HTTPAdapter):
