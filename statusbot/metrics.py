@@ -35,7 +35,10 @@ log = logging.getLogger("statusbot")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 """Probe latency, seconds: 1 ms (loopback) to 30 s (the longest sensible check timeout)."""
-LATENESS_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# fmt: off
+LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                    10, 30, 60)
+# fmt: on
 """Scheduling lateness, seconds; the daemon calls a run "late" after 1 s."""
 _PIPELINE = (  # cumulative pipeline counters: metric name, Snapshot field, help
     ("statusbot_failures_suppressed", "suppressed", "Failures ignored: probe network looked down."),
