@@ -353,7 +353,7 @@ def _check_ids(component: Component) -> list[str]:
 def _valid_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", "Etc"
         raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
     return value
 

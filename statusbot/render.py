@@ -57,9 +57,10 @@ DEFAULT_REMIND_AFTER = timedelta(minutes=30)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _CHANNEL = re.compile(r"^[a-z0-9_-]+$")
-# Lone surrogates (not encodable) become U+FFFD; control characters other than tab and newline go.
+# Lone surrogates (not encodable) become U+FFFD; control characters other than tab and newline go,
+# and so do U+FEFF, U+FFFE and U+FFFF (twitter-text calls a post holding one of them invalid).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]")
 
 
 def _environment(loader: BaseLoader) -> Environment:
@@ -181,7 +182,8 @@ def context(
 
 
 def clean(text: str) -> str:
-    """Untrusted text made postable: CRLF → LF, lone surrogates → U+FFFD, no control chars."""
+    """Untrusted text made postable: CRLF → LF, lone surrogates → U+FFFD, no control chars
+    (nor U+FEFF, U+FFFE, U+FFFF)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
 

@@ -23,12 +23,15 @@ def parse_duration(value: object) -> object:
         return value
     if isinstance(value, bool):
         raise PydanticCustomError("duration", "not a duration (use e.g. 30s, 5m, 1500ms)")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    try:
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    except (OverflowError, ValueError):  # 1e400, 99999999999999d, .nan: not a timedelta
+        pass
     raise PydanticCustomError(
         "duration", "not a duration: {value} (use e.g. 30s, 5m, 1500ms)", {"value": repr(value)}
     )

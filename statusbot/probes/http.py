@@ -58,9 +58,10 @@ def _compile_regex(value: object) -> object:
         return value
     try:
         return re.compile(value)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, 2000 nested (
+        error = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise PydanticCustomError(
-            "regex", "bad regular expression: {error}", {"error": str(exc)}
+            "regex", "bad regular expression: {error}", {"error": error}
         ) from None
 
 
