@@ -41,7 +41,9 @@ from statusbot.publishers.base import (
     Publisher,
     PublishError,
 )
+from statusbot.render import clean
 from statusbot.store import Tx
+from statusbot.store.errors import WriteFailures
 
 log = logging.getLogger("statusbot.outbox")
 T = TypeVar("T")
@@ -112,6 +114,7 @@ class Courier:
         self._shown: set[int] = set()  # dry run: deliveries already logged
         self._unsettled: dict[int, tuple[str, datetime]] = {}  # claimed, failure not yet written
         self._stop = asyncio.Event()
+        self._write_failures = WriteFailures(log)  # a store error: one line, not a traceback
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried."""
@@ -119,8 +122,8 @@ class Courier:
         while not stop.is_set():
             try:
                 progressed = await self.round()
-            except Exception:
-                log.exception("%s: delivery round failed", self.name)
+            except Exception as exc:
+                self._write_failures.failed(f"{self.name}: delivery round failed", exc)
                 progressed = False
             if progressed:
                 continue
@@ -178,7 +181,8 @@ class Courier:
         try:
             await self._send(claimed)
         except Exception as exc:  # a bug or a store error after the claim: never stay "sending"
-            log.exception("%s: delivery %d failed unexpectedly", self.name, d.id)
+            what = f"{self.name}: delivery {d.id} failed (retried with the same idempotency key)"
+            self._write_failures.failed(what, exc)
             retry_at = self.clock() + timedelta(seconds=backoff(claimed.attempts, self._rng))
             self._unsettled[d.id] = (f"internal: {type(exc).__name__}: {exc}"[:300], retry_at)
             await self._settle_leftovers()
@@ -267,10 +271,9 @@ class Courier:
                         tx.mark_failed(i, e, r)
                     )
                 )
-            except Exception:
-                log.exception(
-                    "%s: could not record delivery %d's failure yet", self.name, delivery_id
-                )
+            except Exception as exc:
+                what = f"{self.name}: could not record delivery {delivery_id}'s failure yet"
+                self._write_failures.failed(what, exc)
                 return
             del self._unsettled[delivery_id]
 
@@ -334,7 +337,7 @@ def fallback_text(event: Event, limit: Limit) -> str:
     p = event.payload
     incident = p.get("incident")
     title = str((incident.get("title") if isinstance(incident, dict) else None) or event.kind)
-    text = f"{title} ({p.get('phase') or event.kind}): {p.get('message') or ''}".strip()
+    text = clean(f"{title} ({p.get('phase') or event.kind}): {p.get('message') or ''}").strip()
     while text and limit.count(text) > limit.max:
         text = text[: max(1, len(text) - max(1, len(text) // 10))].rstrip() + "…"
         if len(text) <= 1:

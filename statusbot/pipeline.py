@@ -16,10 +16,12 @@ incidents and maintenance; this module wires them to the store and adds three sa
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from statusbot import incidents, maintenance
 from statusbot.config import Config
@@ -52,6 +54,7 @@ class Counters:
     suppressed: int = 0  # failing results not counted because the probe network looked down
     held: int = 0  # worsening transitions that waited for the canary
     store_errors: int = 0
+    revision: int = 0  # bumped by every write that changed states, incidents or the outbox
 
 
 def policies(config: Config) -> dict[str, ComponentPolicy]:
@@ -113,6 +116,7 @@ class Pipeline:
         self._held: dict[str, tuple[Transition, datetime]] = {}  # component → (tr, streak start)
         self._canary_seen: CheckResult | None = None
         self._doubt: str | None = None
+        self._said: list[tuple[Any, ...]] = []  # log lines of the write under way
         self._apply_config(config)
 
     def _apply_config(self, config: Config) -> None:
@@ -171,8 +175,9 @@ class Pipeline:
         releasable = self._releasable()
         if not (self._unsaved_results or transitions or releasable):
             return
+        released = {c: self._held[c] for c in releasable}  # let go only once written
         try:
-            with self.store.write(durable=bool(transitions or releasable)) as tx:
+            with self._writing(durable=bool(transitions or releasable)) as tx:
                 tx.record_results(self._unsaved_results)
                 for tr in transitions:
                     self._on_transition(tx, tr)
@@ -181,9 +186,14 @@ class Pipeline:
         except Exception:
             self.counters.store_errors += 1
             raise
+        for component, held in released.items():
+            if self._held.get(component) is held:
+                del self._held[component]
         self._unsaved_results = []
         self._unsaved_transitions = []
         self.counters.transitions += len(transitions)
+        if transitions or releasable:
+            self.counters.revision += 1
 
     def _doubting(self, at: datetime) -> bool:
         """Whether failures at ``at`` look like our own network; logs once per episode."""
@@ -200,13 +210,13 @@ class Pipeline:
         tx.set_component_state(tr.component_id, tr.new, tr.at)
         flap = " (flapping: held in the worse state)" if tr.flapping else ""
         reason = f": {tr.reason}" if tr.reason else ""
-        log.info("component %s: %s → %s%s%s", tr.component_id, tr.old, tr.new, reason, flap)
+        self._say("component %s: %s → %s%s%s", tr.component_id, tr.old, tr.new, reason, flap)
         if self.incident_policy.is_bad(tr.new) and self._canary_id:
             start = self._streak_start(tr)
             if not self._canary_answered_since(start):
                 self._held[tr.component_id] = (tr, start)
                 self.counters.held += 1
-                log.info("component %s: waiting for the canary before announcing", tr.component_id)
+                self._say("component %s: waiting for the canary before announcing", tr.component_id)
                 return
         else:
             self._held.pop(tr.component_id, None)  # recovered before it was ever announced
@@ -218,7 +228,7 @@ class Pipeline:
             tr, tx.open_incidents(), in_maintenance, self.incident_policy
         )
         for change in changes:
-            _log_applied(tx.apply(change, self.channels))
+            self._say(*_applied(tx.apply(change, self.channels)))
 
     # --- the canary hold --------------------------------------------------------------------
 
@@ -235,46 +245,65 @@ class Pipeline:
         return [c for c, (_tr, start) in self._held.items() if self._canary_answered_since(start)]
 
     def _release(self, tx: Tx, component: str) -> None:
-        tr, _start = self._held.pop(component)
-        if self.detector.state(component) is not tr.new:
+        """Announce a held outage (``flush`` lets go of it once that is written)."""
+        held = self._held.get(component)
+        if held is None or self.detector.state(component) is not held[0].new:
             return  # it changed again meanwhile; that transition was handled on its own
-        log.info("component %s: the canary is fine, so the outage is real", component)
-        self._apply_rules(tx, tr)
+        self._say("component %s: the canary is fine, so the outage is real", component)
+        self._apply_rules(tx, held[0])
 
     def _release_all(self, why: str) -> None:
         if not self._held:
             return
         log.info("announcing held outages: %s", why)
-        with self.store.write(durable=True) as tx:
-            for component in list(self._held):
-                tr, _ = self._held.pop(component)
+        with self._writing(durable=True) as tx:
+            for tr, _start in self._held.values():
                 self._apply_rules(tx, tr)
+        self._held.clear()
 
     # --- time-driven rules ---------------------------------------------------------------------
 
     def tick(self, now: datetime) -> None:
         """Write what is pending; resolve calm incidents; move maintenance windows along."""
         self.flush()
-        with self.store.write(durable=True) as tx:
+        with self._writing(durable=True) as tx:
             states = self.detector.states()
             for change in incidents.due_resolutions(
                 tx.open_incidents(), states, now, self.incident_policy
             ):
-                _log_applied(tx.apply(change, self.channels))
+                self._say(*_applied(tx.apply(change, self.channels)))
             for change in incidents.due_reminders(
                 tx.open_incidents(), now, self.config.incidents.remind_after
             ):
-                _log_applied(tx.apply(change, self.channels))
+                self._say(*_applied(tx.apply(change, self.channels)))
             for change in maintenance.plan(self.windows, tx.maintenances(), now):
-                _log_applied(tx.apply(change, self.channels))
+                self._say(*_applied(tx.apply(change, self.channels)))
             active = maintenance.active_components(tx.maintenances(_LIVE), now)
             over = self._in_maintenance - active  # ended, or cancelled from the CLI
             if over:
                 for follow in incidents.on_maintenance_over(
                     sorted(over), states, tx.open_incidents(), self.incident_policy, now
                 ):
-                    _log_applied(tx.apply(follow, self.channels))
+                    self._say(*_applied(tx.apply(follow, self.channels)))
         self._in_maintenance = active
+
+    @contextlib.contextmanager
+    def _writing(self, *, durable: bool) -> Iterator[Tx]:
+        """A write transaction whose log lines (``_say``) appear only once it is committed: a
+        write that fails, and is retried with the next batch, claims nothing in the log."""
+        self._said = []
+        try:
+            with self.store.write(durable=durable) as tx:
+                yield tx
+        except BaseException:
+            self._said = []
+            raise
+        said, self._said = self._said, []
+        for line in said:
+            log.info(*line)
+
+    def _say(self, *line: Any) -> None:
+        self._said.append(line)
 
     def prune(self, now: datetime) -> None:
         """Roll up results and drop what retention no longer keeps."""
@@ -285,10 +314,11 @@ class Pipeline:
         self.store.vacuum_step()
 
 
-def _log_applied(applied: Incident | Maintenance) -> None:
+def _applied(applied: Incident | Maintenance) -> tuple[Any, ...]:
+    """The log line (format and arguments) of an applied change."""
     if isinstance(applied, Incident):
         components = ", ".join(applied.components)
-        log.info(
+        return (
             "incident #%d %s (%s; %s): %s",
             applied.id,
             applied.phase,
@@ -296,5 +326,4 @@ def _log_applied(applied: Incident | Maintenance) -> None:
             components,
             applied.title,
         )
-    else:
-        log.info("maintenance #%d %s: %s", applied.id, applied.status, applied.title)
+    return ("maintenance #%d %s: %s", applied.id, applied.status, applied.title)

@@ -8,9 +8,13 @@ writer thread that owns the database and the detection state (``Pipeline``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import ctypes
+import gc
 import logging
 import signal
+import sys
 import time
 import zlib
 from collections import deque
@@ -47,6 +51,7 @@ from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
 from statusbot.service import Health, Notifier, result_gap, status_line, watchdog_interval
 from statusbot.store import OutboxStats, Store, Tx
+from statusbot.store.errors import WriteFailures
 
 log = logging.getLogger("statusbot")
 T = TypeVar("T")
@@ -57,7 +62,14 @@ PRUNE_EVERY = 3600.0  # seconds between rollup/retention runs
 
 PAGE_EVERY = 60.0  # seconds between page rebuilds when nothing changed
 PAGE_MIN_GAP = 2.0  # seconds at least between two rebuilds
+PAGE_COST_SHARE = 5  # …and at least this many times as long as the last rebuild took
 DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
+BATCH_WINDOW = 0.05  # seconds results wait to share one store transaction
+SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005), see run()
+GC_THRESHOLD = 700  # allocations between young collections
+SLOT = 0.25  # seconds: checks start on this grid, so the loop wakes once for all that are due
+PER_SLOT = 20  # checks at most in one slot (more checks: shorter slots, down to MIN_SLOT)
+MIN_SLOT = 0.01
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
 
 
@@ -71,9 +83,63 @@ class SchedulerStats:
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # seconds
 
 
-def stagger(check_id: str, interval: float) -> float:
-    """A stable offset in [0, interval) so first runs spread out (crc32: same in every process)."""
-    return (zlib.crc32(check_id.encode()) % max(1, int(interval * 1000))) / 1000
+def stagger(check_id: str, interval: float, slot: float = SLOT) -> float:
+    """A stable offset in [0, interval) so first runs spread out (crc32: same in every process),
+    on a grid of ``slot`` seconds: checks that share a slot share the event loop's wake-ups."""
+    slots = max(1, int(interval / slot))
+    return (zlib.crc32(check_id.encode()) % slots) * slot
+
+
+def slot_for(interval: float, checks: int) -> float:
+    """The slot for ``checks`` checks of one interval: SLOT, or shorter when that would put
+    more than PER_SLOT checks in a slot (their first steps run one after the other, so the
+    last of 80 would start ~80 ms late)."""
+    return max(MIN_SLOT, min(SLOT, interval * PER_SLOT / max(1, checks)))
+
+
+def on_grid(at: datetime) -> datetime:
+    """The first SLOT boundary at or after ``at`` (the same grid in every process and reload)."""
+    slot_us = int(SLOT * 1_000_000)
+    epoch_us = round(at.timestamp() * 1_000_000)
+    return at + timedelta(microseconds=-epoch_us % slot_us)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - present on glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _glibc()
+
+
+def settle_garbage_collector() -> None:
+    """Once the config, the schedule and the store are set up: keep the cyclic GC off them.
+
+    Measured at 10,000 checks: full (generation 2) collections walked every long-lived object —
+    pydantic models, jobs, caches — taking 150–370 ms each, several a minute, and the event
+    loop stood still meanwhile (p99 start lateness 500 ms). ``gc.freeze()`` moves what exists
+    now to the permanent generation (still freed by reference counting, never scanned again);
+    a larger first threshold makes young collections rarer. Called again after a reload, so
+    the old config can be collected first.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
+def give_back_memory() -> None:
+    """Return the heap that a page build freed to the system (glibc's ``malloc_trim``).
+
+    A build of 1,000 components allocates tens of MB of short-lived strings; glibc keeps freed
+    heap memory for reuse, so without this the daemon's RSS kept each build's peak (measured:
+    +50 MB at 10,000 checks). Elsewhere than glibc, nothing happens."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def make_session(limit: int = 256) -> aiohttp.ClientSession:
@@ -135,6 +201,7 @@ class Daemon:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._listener: Listener | None = None
         self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
+        self._planned: dict[str, datetime] = {}  # check id → the planned time of its next start
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
         self._page_dirty = asyncio.Event()
@@ -150,6 +217,7 @@ class Daemon:
         self.heartbeat_tokens: dict[str, str] = {}
         self.notifier = Notifier()
         self.health = Health(time.monotonic())
+        self.write_failures = WriteFailures(log)  # one line per problem, not one per batch
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -158,6 +226,9 @@ class Daemon:
         """Run until SIGINT/SIGTERM; returns the exit code. Raises StartupError or StoreError
         (one line each) when it cannot start; everything opened so far is closed again."""
         loop = asyncio.get_running_loop()
+        # The writer thread (store, page) and the loop share the GIL; every syscall of the loop
+        # gives the GIL up and must wait up to this long to get it back while the writer is busy
+        sys.setswitchinterval(SWITCH_INTERVAL)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -215,6 +286,7 @@ class Daemon:
             events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
             self._scheduler.add_listener(self._on_job_event, events)
             self._scheduler.start()
+            settle_garbage_collector()
             log.info(
                 "statusbot running: %d checks on %d components, store %s",
                 len(self.config.checks()),
@@ -307,14 +379,19 @@ class Daemon:
         from statusbot.page import site  # noqa: PLC0415 - only when the daemon runs
 
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 store = self.store
                 assert store is not None
                 await self._in_writer(site.build, store, self.config, self.clock())
+                await self._in_writer(give_back_memory)
             except Exception:
                 log.exception("could not build the page")
             self._page_dirty.clear()
-            await asyncio.sleep(PAGE_MIN_GAP)
+            # a big page (1,000 components) costs ~1 s: while things change by the second,
+            # spend at most 1/PAGE_COST_SHARE of the time (and of the writer thread) on it
+            took = time.monotonic() - started
+            await asyncio.sleep(max(PAGE_MIN_GAP, took * PAGE_COST_SHARE))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(PAGE_EVERY):
                     await first_of(self._page_dirty.wait(), stop.wait())
@@ -349,6 +426,8 @@ class Daemon:
             c.spec.ping_key(): c.id for c in checks if isinstance(c.spec, HeartbeatCheck)
         }
         now = self.clock()
+        grid = on_grid(now)
+        per_interval = collections.Counter(c.interval for c in checks)
         for check in checks:
             if check.id in keep:
                 continue
@@ -356,7 +435,14 @@ class Daemon:
                 self._run_check,
                 IntervalTrigger(
                     seconds=check.interval,
-                    start_date=now + timedelta(seconds=stagger(check.id, check.interval)),
+                    start_date=grid
+                    + timedelta(
+                        seconds=stagger(
+                            check.id,
+                            check.interval,
+                            slot_for(check.interval, per_interval[check.interval]),
+                        )
+                    ),
                     timezone="UTC",
                 ),
                 args=[check],
@@ -388,15 +474,9 @@ class Daemon:
         counted and logged: they mean the monitoring itself is degraded, not a target."""
         self.health.tick(time.monotonic())  # the scheduler dispatches: the loop is not wedged
         if isinstance(event, JobSubmissionEvent):
-            if event.job_id.startswith("_"):
-                return
-            lateness = (self.clock() - event.scheduled_run_times[-1]).total_seconds()
-            self.stats.lateness.append(lateness)
-            self.metrics.observe_lateness(lateness)
-            if lateness > LATE:
-                self.stats.late += 1
-                self.metrics.count_late()
-                log.warning("check %s started %.1fs late", event.job_id, lateness)
+            if not event.job_id.startswith("_"):
+                # the run is a task now; it starts (and its lateness is taken) on a later turn
+                self._planned[event.job_id] = event.scheduled_run_times[-1]
         elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
             self.stats.missed += 1
             self.metrics.count_missed()
@@ -410,7 +490,21 @@ class Daemon:
             self.metrics.count_skipped()
             log.warning("check %s still running; a run was skipped", event.job_id)
 
+    def _started(self, check_id: str) -> None:
+        """A check run really began: how late against its planned time, counted and logged."""
+        planned = self._planned.pop(check_id, None)
+        if planned is None:  # run by hand (the canary nudged), not by its trigger
+            return
+        lateness = (self.clock() - planned).total_seconds()
+        self.stats.lateness.append(lateness)
+        self.metrics.observe_lateness(lateness)
+        if lateness > LATE:
+            self.stats.late += 1
+            self.metrics.count_late()
+            log.warning("check %s started %.1fs late", check_id, lateness)
+
     async def _run_check(self, check: ResolvedCheck) -> None:
+        self._started(check.id)
         task = asyncio.current_task()
         if task:
             self._inflight[check.id] = task
@@ -442,19 +536,27 @@ class Daemon:
 
     async def _writer(self) -> None:
         assert self.pipeline is not None
+        counters = self.pipeline.counters
         while True:
             batch = [await self._queue.get()]
+            # gather what arrives within BATCH_WINDOW: one transaction (and one hop to the
+            # writer thread) for many results instead of one each
+            await asyncio.sleep(BATCH_WINDOW)
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
+                revision = counters.revision
                 await self._in_writer(self.pipeline.handle, batch)
                 now = time.monotonic()
                 self.health.result(now)
                 self.health.store_ok(now)
-                self._wake_couriers()
+                self.write_failures.ok()
+                if counters.revision != revision:  # states, incidents or the outbox changed
+                    self._wake_couriers()
             except Exception as exc:
                 self.health.store_failed(time.monotonic(), str(exc))
-                log.exception("could not store %d results", len(batch))
+                what = f"could not store {len(batch)} results (kept; retried with the next)"
+                self.write_failures.failed(what, exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -495,10 +597,11 @@ class Daemon:
         """Run ``job(now)`` in the writer; a failure is logged, never fatal."""
         try:
             await self._in_writer(job, self.clock())
+            self.write_failures.ok()
             self._wake_couriers()
         except Exception as exc:
             self.health.store_failed(time.monotonic(), str(exc))
-            log.exception("%s failed", what)
+            self.write_failures.failed(f"{what} failed", exc)
             return False
         return True
 
@@ -552,6 +655,7 @@ class Daemon:
             if not job.id.startswith("_") and job.id not in unchanged:
                 job.remove()
         self._schedule_all(keep={*unchanged, "_tick", "_prune"})
+        settle_garbage_collector()
         log.info(
             "config reloaded: %d checks (%d unchanged)", len(self._all_checks()), len(unchanged)
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ def describe(path: Path | None, action: str, exc: BaseException) -> str:
         (("not a database",), "open", lambda: "not a statusbot database (not an SQLite file)"),
         (("unable to open",), "open", lambda: _unopenable(path)),
         (("locked", "busy"), action, lambda: "database is locked (held by another writer > 5 s)"),
+        (("disk i/o error",), action, lambda: _io_error(path, text)),
         (("malformed", "corrupt"), action, lambda: f"the database file is corrupt ({text})"),
     )
     for needles, verb, reason in known:
@@ -49,6 +52,22 @@ def _read_only(path: Path | None) -> str:
     return "the database is read-only"
 
 
+def _io_error(path: Path | None, text: str) -> str:
+    """SQLite words a write refused by the file system (EROFS, ENOSPC) as "disk I/O error":
+    say which, when the file system tells."""
+    try:
+        fs = os.statvfs(path.parent) if path is not None else None
+    except OSError:
+        fs = None
+    if path is None or fs is None:
+        return text
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{text} (the file system of {path.parent} is read-only)"
+    if fs.f_bavail == 0:
+        return f"{text} (no space left on the file system of {path.parent})"
+    return text
+
+
 def _unopenable(path: Path | None) -> str:
     if path is None:
         return "unable to open database"
@@ -56,7 +75,7 @@ def _unopenable(path: Path | None) -> str:
         return "it is a directory"
     if not path.parent.is_dir():
         return f"directory {path.parent} does not exist"
-    if not path.exists() and not os.access(path.parent, os.W_OK):
+    if not os.access(path.parent, os.W_OK):  # an existing file too: its -wal/-shm go beside it
         return f"directory {path.parent} is read-only"
     if path.exists() and not os.access(path, os.R_OK):
         return "permission denied"
@@ -72,3 +91,43 @@ def translated(path: Path | None, action: str) -> Iterator[None]:
         raise
     except (SQLAlchemyError, sqlite3.Error) as exc:
         raise StoreError(describe(path, action, exc)) from exc
+
+
+class WriteFailures:
+    """Logs failed writes without flooding the log (they recur with every batch of results).
+
+    A ``StoreError`` is one line — it already names the database and the problem — never a
+    traceback: shown when its text is new, else at most every ``every`` seconds, with how many
+    were not shown meanwhile. ``ok()`` after a write that worked says so once, if a failure was
+    shown. Any other exception is a bug: logged with its traceback, every time."""
+
+    def __init__(
+        self, log: logging.Logger, every: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._log = log
+        self._every = every
+        self._clock = clock
+        self._shown: tuple[str, float] | None = None  # the last line shown, and when
+        self._hidden = 0  # failures not shown since
+        self._failing = 0  # failures since the last write that worked
+        self._announced = False  # one of those was shown
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        """``what`` failed with ``exc``: "could not store 3 results (kept; retried)"."""
+        if not isinstance(exc, StoreError):
+            self._log.error("%s", what, exc_info=exc)
+            return
+        now, text = self._clock(), str(exc)
+        self._failing += 1
+        if self._shown and self._shown[0] == text and now - self._shown[1] < self._every:
+            self._hidden += 1
+            return
+        more = f" ({self._hidden} more failed writes since the last report)" if self._hidden else ""
+        self._log.error("%s: %s%s", what, text, more)
+        self._shown, self._hidden, self._announced = (text, now), 0, True
+
+    def ok(self) -> None:
+        """A write worked."""
+        if self._announced:
+            self._log.info("store writable again (%d writes had failed)", self._failing)
+        self._failing, self._announced = 0, False
