@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs clean bench bench-quick
 
 demo: $(STAMP)
 	$(VENV)/bin/statusbot demo
@@ -27,3 +27,11 @@ clean:
 
 docs: $(STAMP)  ## regenerate README's generated sections (config reference, template variables)
 	$(VENV)/bin/python -W ignore -m statusbot.reference README.md
+
+bench: $(STAMP)  ## every benchmark (≈30 min on 2 cores), written to BENCHMARKS.md
+	bash bench/peers.sh
+	$(VENV)/bin/python bench/all.py
+
+bench-quick: $(STAMP)  ## every benchmark briefly (≈3 min): do they still run?
+	bash bench/peers.sh
+	$(VENV)/bin/python bench/all.py --quick --out /tmp/BENCHMARKS.quick.md

@@ -63,7 +63,7 @@ asyncio.run(main())
 
 
 def blackbox_cost(
-    directory: Path, target: str, cert: Path, rate: float, seconds: float, scheme: str
+    directory: Path, target: str, cert: Path, *, rate: float, seconds: float
 ) -> tuple[float, int, int]:
     """(CPU seconds, probes ok, probes failed) of blackbox_exporter over ``seconds``."""
     binary = shutil.which("prometheus-blackbox-exporter")
@@ -112,11 +112,10 @@ def blackbox_cost(
     finally:
         proc.kill()
         proc.wait()
-        _ = scheme
 
 
 def statusbot_cost(
-    directory: Path, target: str, cert: Path, checks: int, interval: float, seconds: float
+    directory: Path, target: str, cert: Path, *, checks: int, interval: float, seconds: float
 ) -> tuple[float, float, float]:
     """(CPU seconds, check runs, failures) of the daemon over ``seconds`` after warm-up."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -164,12 +163,17 @@ def run(
                 target = f"{scheme}://127.0.0.1:{port}/health"
                 n0 = nginx.cpu()
                 cpu, runs, failures = statusbot_cost(
-                    root / f"sb-{scheme}", target, nginx.cert, checks, interval, seconds
+                    root / f"sb-{scheme}",
+                    target,
+                    nginx.cert,
+                    checks=checks,
+                    interval=interval,
+                    seconds=seconds,
                 )
                 nginx_sb = nginx.cpu() - n0
                 n0 = nginx.cpu()
                 bb_cpu, bb_ok, bb_failed = blackbox_cost(
-                    root, target, nginx.cert, rate, seconds, scheme
+                    root, target, nginx.cert, rate=rate, seconds=seconds
                 )
                 nginx_bb = nginx.cpu() - n0
                 ours = cpu / runs * 1000 if runs else float("inf")

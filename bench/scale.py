@@ -56,7 +56,7 @@ def diff(after: list[tuple[float, float]], before: list[tuple[float, float]]):
     return [(bound, count - b.get(bound, 0.0)) for bound, count in after]
 
 
-def one_size(root: Path, nginx: Nginx, tarpit: Tarpit, checks: int, seconds: float, report):
+def one_size(root: Path, nginx: Nginx, tarpit: Tarpit, *, checks: int, seconds: float, report):
     directory = root / f"fleet-{checks}"
     directory.mkdir()
     port = free_port()
@@ -134,7 +134,9 @@ def one_size(root: Path, nginx: Nginx, tarpit: Tarpit, checks: int, seconds: flo
     )
 
 
-def run(quick: bool = False, sizes: tuple[int, ...] = (1000, 10000), seconds: float = 150) -> Report:
+def run(
+    quick: bool = False, sizes: tuple[int, ...] = (1000, 10000), seconds: float = 150
+) -> Report:
     if quick:
         sizes, seconds = (1000,), 10.0
     report = Report(
@@ -146,7 +148,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] = (1000, 10000), seconds: fl
         nginx, tarpit = Nginx(root / "nginx"), Tarpit()
         with running(nginx, tarpit):
             for checks in sizes:
-                one_size(root, nginx, tarpit, checks, seconds, report)
+                one_size(root, nginx, tarpit, checks=checks, seconds=seconds, report=report)
     return report
 
 
