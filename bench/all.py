@@ -59,7 +59,8 @@ def main() -> None:
         "Run time: " + ", ".join(f"{n} {t / 60:.1f} min" for n, t in took.items()) + ".",
         "",
     ]
-    text = "\n".join(lines) + "\n" + "\n".join(s.markdown() for s in sections)
+    findings = Path(__file__).with_name("findings.md").read_text()  # written by hand
+    text = "\n".join(lines) + "\n" + findings + "\n" + "\n".join(s.markdown() for s in sections)
     args.out.write_text(text)
     print(f"wrote {args.out}")
 

@@ -86,8 +86,7 @@ defaults: {{interval: {interval}s, timeout: {interval / 2}s,
 incidents: {{resolve_after: 0s}}
 detection: {{flap_threshold: 1000}}
 components: [{{id: api, name: API, checks: [{{type: http, url: "http://127.0.0.1:{port}/"}}]}}]
-channels: {{mastodon: {{type: mastodon, api_base_url: "{masto_url}",
-                        access_token: "${{env:MASTO_TOKEN}}"}}}}
+channels: {{mastodon: {{api_base_url: "{masto_url}", access_token: "${{env:MASTO_TOKEN}}"}}}}
 storage: {{url: "sqlite:///{directory}/statusbot.db"}}
 """
         )

@@ -429,6 +429,8 @@ def _message(err: Mapping[str, Any], path: PathKey) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
+        if key in _ALL_FIELDS:  # a real setting, in the wrong section
+            return f"unknown key {key!r} (not a setting of this section)"
         close = difflib.get_close_matches(key, _ALL_FIELDS, n=1)
         return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "missing":

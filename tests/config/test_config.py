@@ -178,3 +178,14 @@ def test_channels_route_events_by_kind_and_component_and_accept_twitter(tmp_path
     assert config.channels.route(updated) == ["console"]
     assert config.channels.route(db_only) == ["console"]
     assert "s3cret" not in repr(config.channels) + str(config.channels.model_dump())
+
+
+def test_a_real_setting_in_the_wrong_section_is_not_suggested_as_itself(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("components: [{id: a, name: A}]\nchannels:\n  console: {type: console}\n")
+    with pytest.raises(ConfigError) as caught:
+        configmod.load(path)
+    (problem,) = caught.value.problems
+    assert str(problem) == (
+        f"{path}:3 channels.console.type: unknown key 'type' (not a setting of this section)"
+    )
