@@ -12,6 +12,7 @@ This module is ``apprise_channel`` so that it does not shadow the ``apprise`` pa
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
     import apprise
 
 _REMEMBERED = 1000  # deliveries whose partial success is remembered
+
+
+def _instantiate(apprise: Any, url: Secret) -> Any:
+    """Apprise's plugin for ``url``, or None. Apprise logs a URL it cannot use in full
+    ("Unsupported URL: …") at ERROR: its logger is silenced meanwhile, the URL is a secret."""
+    logger = logging.getLogger("apprise")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        return apprise.Apprise.instantiate(url.reveal())
+    finally:
+        logger.disabled = was
 
 
 class AppriseChannel(ChannelBase):
@@ -43,7 +56,7 @@ class AppriseChannel(ChannelBase):
         import apprise  # noqa: PLC0415 - loaded only when an Apprise channel is configured
 
         for index, url in enumerate(urls):
-            if apprise.Apprise.instantiate(url.reveal()) is None:
+            if _instantiate(apprise, url) is None:
                 _, sep, rest = url.reveal().partition("://")  # "abc:" is no scheme but a secret
                 scheme = (urlsplit(url.reveal()).scheme if sep and rest else "") or "none"
                 raise ValueError(f"urls[{index}]: not a URL Apprise can use (scheme {scheme}://)")
@@ -62,7 +75,7 @@ class ApprisePublisher:
         self._services: list[apprise.Apprise] = []
         self._plugins: list[Any] = []
         for url in settings.urls:
-            plugin = apprise.Apprise.instantiate(url.reveal())
+            plugin = _instantiate(apprise, url)
             if plugin is None:  # the channel model checked this already
                 raise ValueError("not a URL Apprise can use")
             service = apprise.Apprise()
