@@ -22,6 +22,16 @@ from report import HERE, ROOT, Report, machine
 BENCHES = ("probe_cost", "scale", "detection_latency", "page_build", "outbox_drain", "storage")
 
 
+def missed_in(section: str) -> list[str]:
+    """ "<title>: <figure>" for each row of a bench's Markdown section that missed its goal."""
+    title = section.splitlines()[0].removeprefix("## ")
+    return [
+        f"{title}: {line.split(' | ')[0].removeprefix('| ')}"
+        for line in section.splitlines()
+        if line.startswith("| ") and line.rstrip().endswith("| **MISSED** |")
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -43,20 +53,17 @@ def main() -> None:
         took[name] = time.monotonic() - started
         print(report.markdown(), flush=True)
         sections[name] = report.markdown()
-        missed += [f"{report.title}: {r.figure}" for r in report.missed]
+        missed += missed_in(sections[name])
         if not args.quick:
             (results / f"{name}.md").write_text(report.markdown())
             (results / f"{name}.took").write_text(
                 f"{took[name]:.0f} s, {datetime.now(UTC):%Y-%m-%d}\n"
             )
-            (results / f"{name}.missed").write_text(
-                "".join(f"{report.title}: {r.figure}\n" for r in report.missed)
-            )
     if not args.quick:  # benches not run this time: their latest full run
         for name in BENCHES:
             if name not in sections and (results / f"{name}.md").exists():
                 sections[name] = (results / f"{name}.md").read_text()
-                missed += (results / f"{name}.missed").read_text().splitlines()
+                missed += missed_in(sections[name])
                 kept = results / f"{name}.took"
                 ran[name] = kept.read_text().strip() if kept.exists() else "an earlier run"
     lines = [

@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from report import cpu_seconds, rss_mb
+from report import cpu_seconds, status_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUSBOT = [sys.executable, "-m", "statusbot"]
@@ -243,13 +243,10 @@ class Daemon:
         return cpu_seconds(self.proc.pid)
 
     def rss(self) -> float:
-        return rss_mb(self.proc.pid)
+        return status_mb(self.proc.pid)
 
     def peak_rss(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return status_mb(self.proc.pid, "VmHWM")
 
     def metrics(self) -> dict[str, float]:
         """The daemon's /metrics as {"name{labels}": value}."""

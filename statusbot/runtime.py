@@ -66,7 +66,7 @@ PAGE_COST_SHARE = 5  # …and at least this many times as long as the last rebui
 DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
 BATCH_WINDOW = 0.05  # seconds results wait to share one store transaction
 SWITCH_INTERVAL = 0.0001  # seconds (Python's default: 0.005), see run()
-GC_THRESHOLD = 700  # allocations between young collections
+GC_OLDER_EVERY = 20  # collections of a generation per one of the next (Python's default: 10)
 SLOT = 0.25  # seconds: checks start on this grid, so the loop wakes once for all that are due
 PER_SLOT = 20  # checks at most in one slot (more checks: shorter slots, down to MIN_SLOT)
 MIN_SLOT = 0.01
@@ -122,14 +122,14 @@ def settle_garbage_collector() -> None:
     Measured at 10,000 checks: full (generation 2) collections walked every long-lived object —
     pydantic models, jobs, caches — taking 150–370 ms each, several a minute, and the event
     loop stood still meanwhile (p99 start lateness 500 ms). ``gc.freeze()`` moves what exists
-    now to the permanent generation (still freed by reference counting, never scanned again);
-    a larger first threshold makes young collections rarer. Called again after a reload, so
+    now to the permanent generation (still freed by reference counting, never scanned again),
+    and the older generations are collected half as often. Called again after a reload, so
     the old config can be collected first.
     """
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    gc.set_threshold(gc.get_threshold()[0], GC_OLDER_EVERY, GC_OLDER_EVERY)
 
 
 def build_page(build: Callable[[Store, Config, datetime], object], *args: Any) -> None:
@@ -244,6 +244,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # The writer thread (store, page) and the loop share the GIL; every syscall of the loop
         # gives the GIL up and must wait up to this long to get it back while the writer is busy
+        switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
@@ -254,6 +255,7 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._db.shutdown(wait=True)
+            sys.setswitchinterval(switch_interval)
 
     async def _serve(self) -> int:
         self.store = await self._in_writer(Store.open, self.config.store_url())
@@ -508,7 +510,7 @@ class Daemon:
     def _started(self, check_id: str) -> None:
         """A check run really began: how late against its planned time, counted and logged."""
         planned = self._planned.pop(check_id, None)
-        if planned is None:  # run by hand (the canary nudged), not by its trigger
+        if planned is None:  # called directly, not handed over by the scheduler
             return
         lateness = (self.clock() - planned).total_seconds()
         self.stats.lateness.append(lateness)
