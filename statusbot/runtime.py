@@ -37,7 +37,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from statusbot import config as configmod
+from statusbot import config_child
 from statusbot.config import Config, ConfigError, ResolvedCheck
 from statusbot.delivery import couriers
 from statusbot.listener import Listener
@@ -648,7 +648,7 @@ class Daemon:
         if self.config_path is None or self.pipeline is None:
             return False
         try:
-            new = configmod.load(self.config_path)
+            new = await config_child.load_async(self.config_path)
             await self._in_writer(self.pipeline.reconfigure, new)
         except ConfigError as exc:
             for problem in exc.problems:

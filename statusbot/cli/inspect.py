@@ -155,12 +155,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from statusbot.listener import StartupError  # noqa: PLC0415 - heavy imports
+    from statusbot import config_child  # noqa: PLC0415 - heavy imports
+    from statusbot.listener import StartupError  # noqa: PLC0415
     from statusbot.runtime import Daemon  # noqa: PLC0415
 
     path = config_path(args)
+    config = config_child.load(path)  # the daemon's heap keeps no parse garbage
     try:
-        return asyncio.run(Daemon(load_config(args), path, dry_run=args.dry_run).run())
+        return asyncio.run(Daemon(config, path, dry_run=args.dry_run).run())
     except StartupError as exc:
         raise UsageError(str(exc)) from None
 
