@@ -99,10 +99,15 @@ def filled(tmp_path: Path, tz: str = "Europe/Berlin", extra: str = "") -> tuple[
     return config, store
 
 
+def pages(snap: snapshot.Snapshot, templates: Path | None = None) -> dict[str, str]:
+    """``html.pages`` as text; every page must be valid UTF-8."""
+    return {path: data.decode() for path, data in html.pages(snap, templates).items()}
+
+
 def render(tmp_path: Path, tz: str = "Europe/Berlin", templates: Path | None = None) -> dict:
     config, store = filled(tmp_path, tz)
     try:
-        return html.pages(snapshot.take(store, config, NOW), templates)
+        return pages(snapshot.take(store, config, NOW), templates)
     finally:
         store.close()
 
@@ -277,7 +282,7 @@ def test_incident_page_lists_every_update_with_local_and_utc_times(tmp_path: Pat
     config, store = filled(tmp_path)
     with store.read() as tx:
         incident = tx.incident(1)
-    out = html.pages(snapshot.take(store, config, NOW), None)
+    out = pages(snapshot.take(store, config, NOW))
     store.close()
     assert incident is not None
     assert incident.resolved_at is not None
@@ -319,7 +324,7 @@ def test_history_is_paginated_20_a_page_and_grouped_by_month(tmp_path: Path) -> 
             at = T0 - timedelta(days=3 * (n + 1))
             made = tx.apply(OpenIncident(f"Old {n}", Impact.MINOR, ("web",), "x", at, False), [])
             tx.apply(ResolveIncident(made.id, at + timedelta(minutes=n + 1), "fixed"), [])
-    out = html.pages(snapshot.take(store, config, NOW), None)
+    out = pages(snapshot.take(store, config, NOW))
     store.close()
     assert {p for p in out if p.startswith("history")} == {
         "history.html",
@@ -348,7 +353,7 @@ def test_history_without_incidents_says_so(tmp_path: Path) -> None:
     text = CONFIG.format(out=tmp_path / "site", tz="UTC")
     config = configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={})
     with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
-        out = html.pages(snapshot.take(store, config, NOW), None)
+        out = pages(snapshot.take(store, config, NOW))
     assert "No incidents reported." in dom(out["history.html"]).one("main").text()
     banner = dom(out["index.html"]).one("section", "banner").text()
     assert banner == "All systems operational No checks have run yet"

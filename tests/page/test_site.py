@@ -121,6 +121,24 @@ def test_write_atomic_says_whether_it_wrote(tmp_path: Path) -> None:
     assert target.read_bytes() == b"[]"
 
 
+def test_write_atomic_compares_large_files_block_by_block(tmp_path: Path) -> None:
+    target = tmp_path / "index.html"
+    size = site.COMPARE_BLOCK * 3 + 17  # blocks, and a short last one
+    data = bytes(n % 251 for n in range(size))
+    assert site.write_atomic(target, data) is True
+    assert site.write_atomic(target, bytes(data)) is False
+    for changed in (
+        data[:-1] + b"\x00",  # same size, the last byte differs
+        data[: site.COMPARE_BLOCK] + b"\xff" + data[site.COMPARE_BLOCK + 1 :],  # a block start
+        data[:-1],  # shorter
+        data + b"!",  # longer
+    ):
+        assert site.write_atomic(target, changed) is True
+        assert target.read_bytes() == changed
+    assert site.write_atomic(target, b"") is True
+    assert site.write_atomic(target, b"") is False
+
+
 def test_templates_dir_overrides_the_stylesheet(tmp_path: Path) -> None:
     config, store = filled(tmp_path, extra=f"templates_dir: {tmp_path / 'templates'}\n")
     (tmp_path / "templates/page/assets").mkdir(parents=True)
