@@ -167,6 +167,10 @@ class _Builder:
         }
         self.components: list[Json] = []
         self.by_id: dict[str, Json] = {}
+        # Shared, not copied: an incident is in several documents, and a storm's incident has
+        # hundreds of updates × hundreds of components whose entries mostly repeat
+        self._incidents: dict[int, Json] = {}
+        self._affected: dict[tuple[str, str, str], Json] = {}
         for group, views in snap.groups():
             members = [self._component(v) for v in views]
             if group is not None:
@@ -226,6 +230,12 @@ class _Builder:
         """An incident object; its updates newest first. An update's component statuses are a
         best effort: the current ones while the incident is open, else what its impact implies,
         and operational once resolved."""
+        done = self._incidents.get(incident.id)
+        if done is None:
+            done = self._incidents[incident.id] = self._incident(incident)
+        return done
+
+    def _incident(self, incident: Incident) -> Json:
         iid = sid("incident", incident.id)
         components = self._of(incident.components)
         during = _IMPACT_STATUS.get(incident.impact.value, "major_outage")
@@ -236,7 +246,11 @@ class _Builder:
             for c in components:
                 new = c["status"] if incident.is_open else during
                 new = "operational" if u.phase is Phase.RESOLVED else new
-                affected.append(_affected(c, old[c["id"]], new))
+                key = (c["id"], old[c["id"]], new)
+                entry = self._affected.get(key)
+                if entry is None:
+                    entry = self._affected[key] = _affected(c, *key[1:])
+                affected.append(entry)
                 old[c["id"]] = new
             key = sid("update", u.id)
             updates.append(

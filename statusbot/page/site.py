@@ -76,7 +76,9 @@ def render_all(snap: Snapshot, templates_dir: Path | None) -> dict[str, bytes]:
     """Every file of the site by path relative to its root (pure: no writes)."""
     out = html.pages(snap, templates_dir)
     for path, doc in api.documents(snap).items():
-        out[path] = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
+        # compact, as Statuspage serves it: json's C encoder, where indent= falls back to the
+        # pure-Python one (a storm's 8 MB incidents.json took 4 s and a 60 MB peak that way)
+        out[path] = (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     out["feed.atom"] = feed.atom(snap).encode()
     for path in ASSETS:
         out[path] = _asset(path, templates_dir)
