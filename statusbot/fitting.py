@@ -23,10 +23,9 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import grapheme  # type: ignore[import-untyped]
-
-# Mastodon.py and twitter-text-parser are loaded on first use (about 19 MB of the daemon's
-# memory, and pkg_resources' start-up scan): a daemon without those channels never needs them.
+# Mastodon.py, twitter-text-parser and grapheme are loaded on first use (about 20 MB of the
+# daemon's memory, and pkg_resources' start-up scan): a daemon without those channels never
+# needs them.
 
 if TYPE_CHECKING:  # at run time the publishers import us: no cycle
     from statusbot.publishers.base import Limit
@@ -72,6 +71,8 @@ def _countable(text: str, url_weight: int) -> str:
 
 
 def _graphemes(text: str) -> int:
+    import grapheme  # type: ignore[import-untyped]  # noqa: PLC0415 - see the imports
+
     return int(grapheme.length(text))
 
 
@@ -155,6 +156,8 @@ def _longest(attempt: Callable[[int], str | None], cuts: list[int]) -> str | Non
 
 def _grapheme_ends(text: str) -> list[int]:
     """Offsets in ``text`` where a grapheme cluster ends, ascending."""
+    import grapheme  # type: ignore[import-untyped]  # noqa: PLC0415 - see the imports
+
     ends, pos = [], 0
     for size in grapheme.grapheme_lengths(text):
         pos += size
