@@ -23,6 +23,10 @@ def parse_duration(value: object) -> object:
         return value
     if isinstance(value, bool):
         raise PydanticCustomError("duration", "not a duration (use e.g. 30s, 5m, 1500ms)")
+    if isinstance(value, int | float) and value < 0:  # strings cannot say it: no sign allowed
+        raise PydanticCustomError(
+            "duration", "a duration cannot be negative: {value}", {"value": repr(value)}
+        )
     try:
         if isinstance(value, int | float):
             return timedelta(seconds=value)
