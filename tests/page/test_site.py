@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 from yarl import URL
 
 from statusbot.model import UpdateIncident
@@ -253,3 +255,18 @@ async def raw_get(client: TestClient, path: str) -> tuple[str, bytes]:
     await writer.wait_closed()
     head, _, body = answer.partition(b"\r\n\r\n")
     return head.split(b"\r\n", 1)[0].decode().removeprefix("HTTP/1.1 "), body
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=5), children, max_size=4)
+        ),
+        max_leaves=30,
+    )
+)
+def test_json_bytes_is_compact_json_written_in_pieces(doc: object) -> None:
+    expected = json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert site.json_bytes(doc) == expected.encode()
