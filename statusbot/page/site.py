@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
+import itertools
 import json
 import os
 import tempfile
@@ -93,11 +93,7 @@ def json_bytes(doc: object) -> bytes:
     never on a whole document at once: one call holds the GIL throughout, and for a 5 MB
     document that stopped the event loop for 50 ms. Containers down to ``JSON_SPLIT_DEPTH``
     levels are written here, so each C call encodes one incident update or component."""
-    out = io.StringIO()
-    for piece in _json_pieces(doc, JSON_SPLIT_DEPTH):
-        out.write(piece)
-    out.write("\n")
-    return out.getvalue().encode()
+    return html.utf8(itertools.chain(_json_pieces(doc, JSON_SPLIT_DEPTH), "\n"))
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
