@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,18 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
     return "s3cret-bearer-token"
 
 
+@pytest.fixture
+def no_fallback(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fails the test if a load fell back to parsing in process: the equal answers it checks
+    must be the child's (or, for a small file, must come without trying a child at all)."""
+    with caplog.at_level(logging.WARNING, logger="statusbot.config_child"):
+        yield
+    assert [
+        r.getMessage() for r in caplog.get_records("call") if r.name == "statusbot.config_child"
+    ] == []
+
+
+@pytest.mark.usefixtures("no_fallback")
 def test_a_large_config_comes_back_from_the_child_equal(tmp_path: Path, token: str) -> None:
     path = big_config(tmp_path / "big.yaml", 500)
     assert path.stat().st_size >= config_child.APART_BYTES  # the default sends it to a child
@@ -44,6 +57,7 @@ def test_a_large_config_comes_back_from_the_child_equal(tmp_path: Path, token: s
     assert apart.checks()[7].spec.headers["Authorization"].reveal() == f"Bearer {token}"
 
 
+@pytest.mark.usefixtures("no_fallback")
 def test_the_childs_problems_name_file_line_and_field(tmp_path: Path, token: str) -> None:
     path = big_config(tmp_path / "big.yaml", 500)
     text = path.read_text().replace("id: k321,", "id: K321,")
@@ -63,6 +77,7 @@ def test_the_childs_problems_name_file_line_and_field(tmp_path: Path, token: str
     ]
 
 
+@pytest.mark.usefixtures("no_fallback")
 async def test_the_async_load_gives_the_same_answers(tmp_path: Path, token: str) -> None:
     path = big_config(tmp_path / "big.yaml", 50)
     assert await config_child.load_async(path, apart_bytes=0) == configmod.load(path)
@@ -72,6 +87,7 @@ async def test_the_async_load_gives_the_same_answers(tmp_path: Path, token: str)
     assert "components[0].checks[0]" in str(err.value)
 
 
+@pytest.mark.usefixtures("no_fallback")
 def test_a_small_config_is_parsed_in_process(
     tmp_path: Path, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
