@@ -54,7 +54,6 @@ from statusbot.model import (
 from statusbot.outbox import Courier
 from statusbot.publishers.base import Limit, Message, PostRef
 from statusbot.store import Store, Tx
-from statusbot.yamlsource import load_yaml
 
 T = TypeVar("T")
 TOKEN = "bench-token"
@@ -138,7 +137,7 @@ def config_for(folder: Path, mastodon_url: str | None, console: bool) -> Config:
         f"checks: [{{type: tcp, host: 127.0.0.1, port: {10_000 + n}}}]}}"
         for n in range(COMPONENTS)
     ]
-    return configmod.parse(load_yaml("\n".join(lines) + "\n", "bench.yaml"), "bench.yaml", env={})
+    return configmod.from_text("\n".join(lines) + "\n", "bench.yaml", env={})
 
 
 def fill(store: Store, config: Config, threads: int, posts: int) -> int:

@@ -40,7 +40,6 @@ from statusbot.model import (
 )
 from statusbot.page import site, snapshot
 from statusbot.store import Store
-from statusbot.yamlsource import load_yaml
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -134,9 +133,7 @@ class Timing:
 def measure(folder: Path, components: int, days: int, busy: float, runs: int) -> Timing:
     """Fill a fresh store, build once (every file new), then time ``runs`` builds."""
     folder.mkdir(parents=True)
-    config = configmod.parse(
-        load_yaml(config_text(components, folder / "site"), "bench.yaml"), "bench.yaml", env={}
-    )
+    config = configmod.from_text(config_text(components, folder / "site"), "bench.yaml", env={})
     with Store.open(f"sqlite:///{folder}/bench.db") as store:
         t = time.perf_counter()
         transitions = fill(store, components, days, busy=busy)

@@ -47,7 +47,6 @@ from statusbot.config import Config, ResolvedCheck
 from statusbot.model import CheckResult, State
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store
-from statusbot.yamlsource import load_yaml
 
 GOAL_MB = 600
 DAYS = 90
@@ -71,7 +70,7 @@ def config_for(checks: int, folder: Path) -> Config:
         f"checks: [{{type: http, url: 'https://svc{n:04d}.example.com/health'}}]}}"
         for n in range(checks)
     ]
-    return configmod.parse(load_yaml("\n".join(lines) + "\n", "bench.yaml"), "bench.yaml", env={})
+    return configmod.from_text("\n".join(lines) + "\n", "bench.yaml", env={})
 
 
 def outcomes(seed: int = 7, size: int = 10_007) -> list[tuple[State, str, float | None]]:

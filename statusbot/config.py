@@ -33,7 +33,14 @@ from statusbot.publishers import (
     XChannel,
 )
 from statusbot.values import SECRET_REF, Duration, Secret
-from statusbot.yamlsource import Located, PathKey, Problem, format_path, read_located
+from statusbot.yamlsource import (
+    Located,
+    PathKey,
+    Problem,
+    format_path,
+    load_yaml,
+    read_located,
+)
 
 DEFAULT_PATH = Path("/etc/statusbot/config.yaml")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -369,10 +376,20 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, parse and validate ``path``. Raises ConfigError with every problem found."""
-    located = read_located(path)
+    return _checked(read_located(path), str(path), env, source=path)
+
+
+def from_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate YAML ``text`` as if read from ``file`` (benches, tests, tools)."""
+    return _checked(load_yaml(text, file), file, env)
+
+
+def _checked(
+    located: Located, file: str, env: Mapping[str, str] | None, source: Path | None = None
+) -> Config:
     if located.problems:
         raise ConfigError(located.problems)
-    return parse(located, str(path), env, source=path)
+    return parse(located, file, env, source=source)
 
 
 def parse(

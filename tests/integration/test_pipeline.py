@@ -21,7 +21,6 @@ from statusbot.model import (
 )
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store, StoreError
-from statusbot.yamlsource import load_yaml
 
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 
@@ -39,7 +38,7 @@ channels: {console: {}}
 
 def make(tmp_path: Path, extra: str = "") -> tuple[Pipeline, Store]:
     text = BASE + extra
-    config = configmod.parse(load_yaml(text, "test.yaml"), "test.yaml", env={})
+    config = configmod.from_text(text, "test.yaml", env={})
     store = Store.open(f"sqlite:///{tmp_path}/statusbot.db")
     return Pipeline(config, store), store
 
@@ -281,7 +280,7 @@ def test_reconfigure_keeps_open_incidents_and_detection(
     pipeline.handle([r("api.tcp", 30)])
     pipeline.handle([r("api.tcp", 40)])
     text = BASE.replace("Public API", "Public REST API") if reload_changes_api else BASE
-    pipeline.reconfigure(configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={}))
+    pipeline.reconfigure(configmod.from_text(text, "t.yaml", env={}))
     assert pipeline.detector.state("api") is State.DOWN
     pipeline.handle([r("api.tcp", 50)])
     with store.read() as tx:

@@ -23,7 +23,6 @@ from statusbot.model import (
 from statusbot.page.snapshot import DAYS, ComponentView, Day, Snapshot, overall, take
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store
-from statusbot.yamlsource import load_yaml
 
 NOW = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 SITE = Site(title="Example Status", url="https://status.example.com", timezone="Etc/UTC")
@@ -164,7 +163,7 @@ channels: {console: {}}
 def from_pipeline(tmp_path: Path) -> Snapshot:
     """A snapshot of a store filled by the real pipeline: the API went down and recovered (a
     resolved incident), then the Database went down (an open one); a maintenance is announced."""
-    config = configmod.parse(load_yaml(PIPELINE_CONFIG, "t.yaml"), "t.yaml", env={})
+    config = configmod.from_text(PIPELINE_CONFIG, "t.yaml", env={})
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
 
     def results(seconds: float, **states: State) -> list[CheckResult]:

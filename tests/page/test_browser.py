@@ -21,7 +21,6 @@ from statusbot import config as configmod
 from statusbot.model import CheckResult, State, UpdateIncident
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store
-from statusbot.yamlsource import load_yaml
 
 ROOT = Path(__file__).parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,7 +57,7 @@ components:
   - {{id: db, name: Database, group: Core, checks: [{{type: tcp, host: 127.0.0.1, port: 2}}]}}
   - {{id: web, name: Website, checks: [{{type: tcp, host: 127.0.0.1, port: 3}}]}}
 """
-    config = configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={})
+    config = configmod.from_text(text, "t.yaml", env={})
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     pipeline = Pipeline(config, store)
     for n, state in enumerate([State.UP, State.UP, State.DOWN, State.DOWN]):

@@ -28,7 +28,6 @@ from statusbot.model import (
 from statusbot.page import html, snapshot
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store
-from statusbot.yamlsource import load_yaml
 
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -54,7 +53,7 @@ def filled(tmp_path: Path, tz: str = "Europe/Berlin", extra: str = "") -> tuple[
     """A store the pipeline filled: incident 1 (api) opened, updated by an operator with
     hostile text and resolved; incident 2 (db) open with an update; db maintenance tomorrow."""
     text = CONFIG.format(out=tmp_path / "site", tz=tz) + extra
-    config = configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={})
+    config = configmod.from_text(text, "t.yaml", env={})
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     pipeline = Pipeline(config, store)
 
@@ -351,7 +350,7 @@ def test_history_is_paginated_20_a_page_and_grouped_by_month(tmp_path: Path) -> 
 
 def test_history_without_incidents_says_so(tmp_path: Path) -> None:
     text = CONFIG.format(out=tmp_path / "site", tz="UTC")
-    config = configmod.parse(load_yaml(text, "t.yaml"), "t.yaml", env={})
+    config = configmod.from_text(text, "t.yaml", env={})
     with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
         out = pages(snapshot.take(store, config, NOW))
     assert "No incidents reported." in dom(out["history.html"]).one("main").text()
