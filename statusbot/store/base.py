@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert
@@ -15,9 +15,19 @@ from statusbot.store.errors import StoreError
 class TxBase:
     """Holds the connection of one transaction; write methods call ``_require_write`` first."""
 
-    def __init__(self, conn: Connection, *, writable: bool) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        writable: bool,
+        check_keys: Mapping[str, tuple[int, str]] | None = None,
+    ) -> None:
         self._conn = conn
         self._writable = writable
+        # check_key rows the store knew before this transaction (name → (id, component id)),
+        # and what this one found or made; the store keeps ``learned`` once it commits
+        self._check_keys: Mapping[str, tuple[int, str]] = check_keys or {}
+        self.learned: dict[str, tuple[int, str]] = {}
 
     @property
     def writable(self) -> bool:

@@ -132,6 +132,10 @@ class OutboxMixin(TxBase):
         query = select(t.event).where(t.event.c.id > since_id).order_by(t.event.c.id)
         return [_event(row) for row in self._conn.execute(query)]
 
+    def last_event_id(self) -> int:
+        """The newest event's id (0 when there is none): it moves with every announcement."""
+        return int(self._conn.execute(select(func.max(t.event.c.id))).scalar_one() or 0)
+
     def event(self, event_id: int) -> Event | None:
         """One event, or None."""
         row = self._conn.execute(select(t.event).where(t.event.c.id == event_id)).first()

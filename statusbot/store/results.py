@@ -40,27 +40,42 @@ class ResultsMixin(TxBase):
         self._conn.execute(insert(t.result).prefix_with("OR REPLACE"), rows)
 
     def _check_ids(self, components: Mapping[str, str]) -> dict[str, int]:
-        """Integer ids for check keys, creating missing ones; follows a check to a new component."""
+        """Integer ids for check keys, creating missing ones; follows a check to a new component.
+
+        Keys the store already knew, with the same component, cost no query: check_key rows
+        are never deleted and only the writer moves them."""
+        ids: dict[str, int] = {}
+        unsure: dict[str, str] = {}
+        for key, comp in components.items():
+            hit = self._check_keys.get(key)
+            if hit is not None and hit[1] == comp:
+                ids[key] = hit[0]
+            else:
+                unsure[key] = comp
+        if not unsure:
+            return ids
         k = t.check_key.c
         known = {
             r.name: (r.id, r.component_id)
             for r in self._conn.execute(
-                select(k.id, k.name, k.component_id).where(k.name.in_(list(components)))
+                select(k.id, k.name, k.component_id).where(k.name.in_(list(unsure)))
             )
         }
         moved = {
-            key: comp for key, comp in components.items() if key in known and known[key][1] != comp
+            key: comp for key, comp in unsure.items() if key in known and known[key][1] != comp
         }
-        missing = {key: comp for key, comp in components.items() if key not in known}
+        missing = {key: comp for key, comp in unsure.items() if key not in known}
         if moved or missing:
             self._ensure_components([*moved.values(), *missing.values()])
         for key, comp in moved.items():
             self._conn.execute(update(t.check_key).where(k.name == key).values(component_id=comp))
-        ids = {key: known[key][0] for key in components if key in known}
+        for key in unsure.keys() & known.keys():
+            ids[key] = known[key][0]
         for key, comp in missing.items():
             ids[key] = self._conn.execute(
                 insert(t.check_key).values(name=key, component_id=comp).returning(k.id)
             ).scalar_one()
+        self.learned.update((key, (ids[key], comp)) for key, comp in unsure.items())
         return ids
 
     def latest_results(self) -> dict[str, CheckResult]:

@@ -23,6 +23,7 @@ class Store:
         self._engine = engine
         self.path = path
         self.version = version
+        self._check_keys: dict[str, tuple[int, str]] = {}  # see TxBase; only grows
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -67,7 +68,9 @@ class Store:
                 raw.execute("PRAGMA synchronous = FULL")  # only outside a transaction
             try:
                 with conn.begin():
-                    yield Tx(conn, writable=True)
+                    tx = Tx(conn, writable=True, check_keys=self._check_keys)
+                    yield tx
+                self._check_keys.update(tx.learned)  # committed: a rollback keeps nothing
             finally:
                 if durable:
                     _restore_normal(conn, raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,45 @@ def test_a_check_can_move_to_another_component(store: Store) -> None:
         tx.record_results([CheckResult("shared.dns", "web", T0 + timedelta(seconds=1), State.UP)])
     with store.read() as tx:
         assert tx.latest_results()["shared.dns"].component_id == "web"
+
+
+def test_a_known_check_moves_across_transactions(store: Store) -> None:
+    """The store remembers check ids between transactions; a move must still be written."""
+    for n, component in enumerate(["api", "api", "web", "web", "api"]):
+        with store.write() as tx:
+            tx.record_results(
+                [CheckResult("shared.dns", component, T0 + timedelta(seconds=n), State.UP)]
+            )
+        with store.read() as tx:
+            assert tx.latest_results()["shared.dns"].component_id == component
+
+
+def test_a_rolled_back_check_key_is_not_remembered(store: Store, db_path: Path) -> None:
+    class Boom(Exception):
+        pass
+
+    def record_then_fail() -> None:
+        with store.write() as tx:
+            tx.record_results([CheckResult("new.http", "api", T0, State.UP)])
+            raise Boom
+
+    with pytest.raises(Boom):
+        record_then_fail()
+    # another writer takes the id the rolled-back insert had used, for another check
+    other = Store.open(f"sqlite:///{db_path}")
+    with other.write() as tx:
+        tx.record_results([CheckResult("other.http", "db", T0, State.DOWN, "x")])
+    other.close()
+    with store.write() as tx:
+        tx.record_results([CheckResult("new.http", "api", T0 + timedelta(seconds=1), State.UP)])
+    with store.read() as tx:
+        latest = tx.latest_results()
+    assert latest["new.http"].component_id == "api"
+    assert latest["other.http"] == CheckResult("other.http", "db", T0, State.DOWN, "x")
+    with store.read() as tx:
+        assert [r.at for r in tx.results("new.http", T0, T0 + timedelta(minutes=1))] == [
+            T0 + timedelta(seconds=1)
+        ]
 
 
 def test_sync_components_upserts_and_keeps_removed_history(store: Store) -> None:
