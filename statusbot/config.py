@@ -311,6 +311,10 @@ class Config(Model):
                 out.append(self._resolved(check_id, component.id, spec))
         return out
 
+    def check_count(self) -> int:
+        """``len(self.checks())`` without building them (the status line asks every tick)."""
+        return sum(len(component.checks) for component in self.components)
+
     def canary_check(self) -> ResolvedCheck | None:
         return self._resolved("canary", "canary", self.canary) if self.canary else None
 

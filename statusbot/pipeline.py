@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from statusbot.config import Config
 from statusbot.detector import ComponentPolicy, Detector
 from statusbot.guard import Guard, GuardPolicy
 from statusbot.model import (
+    Change,
     CheckResult,
     Clock,
     Incident,
@@ -117,6 +118,7 @@ class Pipeline:
         self._canary_seen: CheckResult | None = None
         self._doubt: str | None = None
         self._said: list[tuple[Any, ...]] = []  # log lines of the write under way
+        self._last_event: int | None = None  # the newest event id the last tick saw
         self._apply_config(config)
 
     def _apply_config(self, config: Config) -> None:
@@ -263,29 +265,48 @@ class Pipeline:
 
     # --- time-driven rules ---------------------------------------------------------------------
 
-    def tick(self, now: datetime) -> None:
-        """Write what is pending; resolve calm incidents; move maintenance windows along."""
+    def tick(self, now: datetime) -> bool:
+        """Write what is pending; resolve calm incidents; move maintenance windows along.
+
+        Returns whether anything that is announced or shown changed: a change made here, or an
+        event another process (the CLI) added since the last tick. Nothing else needs the
+        page rebuilt or the couriers woken."""
+        revision = self.counters.revision
         self.flush()
         with self._writing(durable=True) as tx:
             states = self.detector.states()
-            for change in incidents.due_resolutions(
-                tx.open_incidents(), states, now, self.incident_policy
-            ):
-                self._say(*_applied(tx.apply(change, self.channels)))
-            for change in incidents.due_reminders(
-                tx.open_incidents(), now, self.config.incidents.remind_after
-            ):
-                self._say(*_applied(tx.apply(change, self.channels)))
-            for change in maintenance.plan(self.windows, tx.maintenances(), now):
-                self._say(*_applied(tx.apply(change, self.channels)))
+            applied = self._apply_all(
+                tx,
+                incidents.due_resolutions(tx.open_incidents(), states, now, self.incident_policy),
+            )
+            applied += self._apply_all(
+                tx,
+                incidents.due_reminders(
+                    tx.open_incidents(), now, self.config.incidents.remind_after
+                ),
+            )
+            applied += self._apply_all(tx, maintenance.plan(self.windows, tx.maintenances(), now))
             active = maintenance.active_components(tx.maintenances(_LIVE), now)
             over = self._in_maintenance - active  # ended, or cancelled from the CLI
             if over:
-                for follow in incidents.on_maintenance_over(
+                follows = incidents.on_maintenance_over(
                     sorted(over), states, tx.open_incidents(), self.incident_policy, now
-                ):
-                    self._say(*_applied(tx.apply(follow, self.channels)))
+                )
+                applied += self._apply_all(tx, follows)
+            last_event = tx.last_event_id()
         self._in_maintenance = active
+        if applied:
+            self.counters.revision += 1
+        seen, self._last_event = self._last_event, last_event
+        return self.counters.revision != revision or last_event != seen
+
+    def _apply_all(self, tx: Tx, changes: Iterable[Change]) -> int:
+        """Apply ``changes`` in order (each is logged once committed); returns how many."""
+        n = 0
+        for change in changes:
+            self._say(*_applied(tx.apply(change, self.channels)))
+            n += 1
+        return n
 
     @contextlib.contextmanager
     def _writing(self, *, durable: bool) -> Iterator[Tx]:

@@ -307,7 +307,7 @@ class Daemon:
             settle_garbage_collector()
             log.info(
                 "statusbot running: %d checks on %d components, store %s",
-                len(self.config.checks()),
+                self.config.check_count(),
                 len(self.config.components),
                 self.store.path if self.store else "?",
             )
@@ -356,7 +356,7 @@ class Daemon:
         _states, incidents, outbox = self._metrics_db
         pending = sum(s.count(DeliveryStatus.PENDING) for s in outbox.values())
         return status_line(
-            len(self.config.checks()),
+            self.config.check_count(),
             len(self.config.components),
             incidents,
             pending,
@@ -610,12 +610,14 @@ class Daemon:
         assert self.pipeline is not None
         await self._periodic("retention", self.pipeline.prune)
 
-    async def _periodic(self, what: str, job: Callable[[datetime], None]) -> bool:
-        """Run ``job(now)`` in the writer; a failure is logged, never fatal."""
+    async def _periodic(self, what: str, job: Callable[[datetime], bool | None]) -> bool:
+        """Run ``job(now)`` in the writer; a failure is logged, never fatal. When the job says
+        it changed something, the couriers and the page hear of it."""
         try:
-            await self._in_writer(job, self.clock())
+            changed = await self._in_writer(job, self.clock())
             self.write_failures.ok()
-            self._wake_couriers()
+            if changed:
+                self._wake_couriers()
         except Exception as exc:
             self.health.store_failed(time.monotonic(), str(exc))
             self.write_failures.failed(f"{what} failed", exc)

@@ -66,6 +66,7 @@ def test_example_config_is_valid_and_covers_every_check_type() -> None:
     assert kinds == {"http", "tcp", "dns", "tls", "heartbeat", "command"}
     assert [c.id for c in config.checks()][:2] == ["api.health", "api.tls"]
     assert config.channels.names() == ["console"]
+    assert config.check_count() == len(config.checks()) == 6
 
 
 def test_demo_config_is_valid(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ from statusbot.model import (
     CancelMaintenance,
     CheckResult,
     EventKind,
+    Impact,
     Maintenance,
     MaintenanceStatus,
+    OpenIncident,
     Phase,
     ScheduleMaintenance,
     State,
@@ -412,3 +414,27 @@ def test_an_incident_nobody_updates_gets_a_reminder_every_remind_after(tmp_path:
         events = tx.events()
     assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_REMINDER]
     assert "for 1 hour now" in str(events[-1].payload["message"])
+
+
+def test_tick_says_when_something_shown_changed(tmp_path: Path) -> None:
+    """The daemon rebuilds the page and wakes the couriers only when a tick says so: for what
+    the tick itself did, and for what another process (the CLI) wrote since the last tick."""
+    window = """
+maintenance:
+  - {id: upgrade, title: Upgrade, components: [db], start: 2026-11-22T08:00:00+00:00,
+     end: 2026-11-22T09:00:00+00:00, notice: 2h}
+"""
+    pipeline, _store = make(tmp_path, window)
+    up_all(pipeline, 0)
+    assert pipeline.tick(T0 + timedelta(seconds=20)) is True  # announces the window
+    assert pipeline.tick(T0 + timedelta(seconds=25)) is False
+    assert pipeline.tick(T0 + timedelta(seconds=30)) is False
+    cli = Store.open(f"sqlite:///{tmp_path}/statusbot.db")
+    with cli.write() as tx:
+        opened = OpenIncident("Mail delays", Impact.MINOR, ("mail",), "Looking.", T0, auto=False)
+        tx.apply(opened, ["console"])
+    cli.close()
+    assert pipeline.tick(T0 + timedelta(seconds=35)) is True
+    assert pipeline.tick(T0 + timedelta(seconds=40)) is False
+    assert pipeline.tick(T0 + timedelta(hours=1)) is True  # the window starts
+    assert pipeline.tick(T0 + timedelta(hours=1, seconds=5)) is False
