@@ -8,7 +8,6 @@ are accepted only in fields meant for them (tokens, header values, command env).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import zoneinfo
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from statusbot import maintenance
+from statusbot.located import Located, PathKey, Problem, format_path
 from statusbot.model import ComponentInfo, State
 from statusbot.probes import CheckSpec
 from statusbot.probes.base import CheckBase
@@ -33,14 +33,6 @@ from statusbot.publishers import (
     XChannel,
 )
 from statusbot.values import SECRET_REF, Duration, Secret
-from statusbot.yamlsource import (
-    Located,
-    PathKey,
-    Problem,
-    format_path,
-    load_yaml,
-    read_located,
-)
 
 DEFAULT_PATH = Path("/etc/statusbot/config.yaml")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -380,11 +372,15 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, parse and validate ``path``. Raises ConfigError with every problem found."""
+    from statusbot.yamlsource import read_located  # noqa: PLC0415 - PyYAML only when reading
+
     return _checked(read_located(path), str(path), env, source=path)
 
 
 def from_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Config:
     """Parse and validate YAML ``text`` as if read from ``file`` (benches, tests, tools)."""
+    from statusbot.yamlsource import load_yaml  # noqa: PLC0415 - PyYAML only when reading
+
     return _checked(load_yaml(text, file), file, env)
 
 
@@ -452,6 +448,8 @@ def _message(err: Mapping[str, Any], path: PathKey) -> str:
         key = str(path[-1]) if path else "?"
         if key in _ALL_FIELDS:  # a real setting, in the wrong section
             return f"unknown key {key!r} (not a setting of this section)"
+        import difflib  # noqa: PLC0415 - only for a typo
+
         close = difflib.get_close_matches(key, _ALL_FIELDS, n=1)
         return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "missing":

@@ -37,6 +37,7 @@ from statusbot import config as configmod
 from statusbot.config import Config
 from statusbot.delivery import Presenter
 from statusbot.fitting import mastodon_counter
+from statusbot.located import Located
 from statusbot.model import (
     CancelMaintenance,
     EndMaintenance,
@@ -58,7 +59,6 @@ from statusbot.publishers.base import Limit
 from statusbot.render import CHANNEL_KINDS, SUFFIX, Renderer, clean, sample_events
 from statusbot.store import Store
 from statusbot.values import SECRET_REF
-from statusbot.yamlsource import Located
 
 with warnings.catch_warnings():  # twitter-text-parser imports the deprecated pkg_resources
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)

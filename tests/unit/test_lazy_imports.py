@@ -2,7 +2,8 @@
 
 Each is imported on first use (dnspython 2.4 MB, Mastodon.py, tweepy, twitter-text, grapheme
 and apprise about 20 MB of resident memory together); this fails when a module-level import
-brings one back.
+brings one back. PyYAML (1.1 MB) is needed only to read a config, which a large config does in
+a child process (``config_child``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import subprocess
 import sys
 
-LAZY = ("dns", "grapheme", "mastodon", "tweepy", "twitter_text", "apprise")
+LAZY = ("dns", "grapheme", "mastodon", "tweepy", "twitter_text", "apprise", "yaml", "difflib")
 
 DAEMON_IMPORTS = """
 import json, sys
