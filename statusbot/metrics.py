@@ -249,17 +249,17 @@ class Metrics:
         """Record how late (seconds after its planned time) a scheduled run started."""
         self.lateness.observe(seconds)
 
-    def count_missed(self) -> None:
-        """A run the scheduler missed."""
-        self.missed.inc()
+    def count_missed(self, runs: int = 1) -> None:
+        """Runs the scheduler missed."""
+        self.missed.inc(runs)
 
     def count_late(self) -> None:
         """A run that started late (past the daemon's threshold)."""
         self.late.inc()
 
-    def count_skipped(self) -> None:
-        """A run skipped because the previous one of the same check still ran."""
-        self.skipped.inc()
+    def count_skipped(self, runs: int = 1) -> None:
+        """Runs skipped because the previous one of the same check still ran."""
+        self.skipped.inc(runs)
 
     def set_snapshot_source(self, fn: Callable[[], Snapshot] | None) -> None:
         """Read state from ``fn`` at every scrape. It is called synchronously on the thread that

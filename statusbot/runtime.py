@@ -1,14 +1,14 @@
 """The daemon: schedules every check, hands results to the single writer, stops cleanly.
 
-Probes are coroutines on one event loop (APScheduler ``AsyncIOScheduler``), each under its own
-deadline, so a slow target never starves the others. Results go through an asyncio queue to one
-writer thread that owns the database and the detection state (``Pipeline``).
+Probes are coroutines on one event loop (APScheduler ``AsyncIOScheduler``, one job per slot of
+checks that start together: ``schedule``), each under its own deadline, so a slow target never
+starves the others. Results go through an asyncio queue to one writer thread that owns the
+database and the detection state (``Pipeline``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ctypes
 import gc
@@ -16,7 +16,6 @@ import logging
 import signal
 import sys
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -26,14 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from apscheduler.events import (
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    EVENT_JOB_SUBMITTED,
-    JobEvent,
-    JobExecutionEvent,
-    JobSubmissionEvent,
-)
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -49,6 +41,7 @@ from statusbot.pipeline import Pipeline
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
+from statusbot.schedule import Slots
 from statusbot.service import Health, Notifier, result_gap, status_line, watchdog_interval
 from statusbot.store import OutboxStats, Store, Tx
 from statusbot.store.errors import WriteFailures
@@ -67,9 +60,6 @@ DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
 BATCH_WINDOW = 0.05  # seconds results wait to share one store transaction
 SWITCH_INTERVAL = 0.0001  # seconds (Python's default: 0.005), see run()
 GC_OLDER_EVERY = 20  # collections of a generation per one of the next (Python's default: 10)
-SLOT = 0.25  # seconds: checks start on this grid, so the loop wakes once for all that are due
-PER_SLOT = 20  # checks at most in one slot (more checks: shorter slots, down to MIN_SLOT)
-MIN_SLOT = 0.01
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
 
 
@@ -81,27 +71,6 @@ class SchedulerStats:
     skipped_overlap: int = 0
     late: int = 0
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # seconds
-
-
-def stagger(check_id: str, interval: float, slot: float = SLOT) -> float:
-    """A stable offset in [0, interval) so first runs spread out (crc32: same in every process),
-    on a grid of ``slot`` seconds: checks that share a slot share the event loop's wake-ups."""
-    slots = max(1, int(interval / slot))
-    return (zlib.crc32(check_id.encode()) % slots) * slot
-
-
-def slot_for(interval: float, checks: int) -> float:
-    """The slot for ``checks`` checks of one interval: SLOT, or shorter when that would put
-    more than PER_SLOT checks in a slot (their first steps run one after the other, so the
-    last of 80 would start ~80 ms late)."""
-    return max(MIN_SLOT, min(SLOT, interval * PER_SLOT / max(1, checks)))
-
-
-def on_grid(at: datetime) -> datetime:
-    """The first SLOT boundary at or after ``at`` (the same grid in every process and reload)."""
-    slot_us = int(SLOT * 1_000_000)
-    epoch_us = round(at.timestamp() * 1_000_000)
-    return at + timedelta(microseconds=-epoch_us % slot_us)
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -217,7 +186,7 @@ class Daemon:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._listener: Listener | None = None
         self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
-        self._planned: dict[str, datetime] = {}  # check id → the planned time of its next start
+        self.slots = Slots()
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
         self._page_dirty = asyncio.Event()
@@ -301,8 +270,9 @@ class Daemon:
                 )
                 await self._listener.start()
             self._schedule_all()
-            events = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
-            self._scheduler.add_listener(self._on_job_event, events)
+            self._scheduler.add_listener(
+                self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+            )
             self._scheduler.start()
             settle_garbage_collector()
             log.info(
@@ -436,45 +406,19 @@ class Daemon:
         return self.config.checks() + ([canary] if canary else [])
 
     def _schedule_all(self, keep: Collection[str] = ()) -> None:
-        """(Re)schedule every check except those in ``keep`` (unchanged by a reload, so their
-        rhythm goes on), and the housekeeping jobs."""
+        """(Re)plan every check's slot, keeping the rhythm of the checks in ``keep`` (unchanged
+        by a reload); add the housekeeping jobs unless they run already."""
         checks = self._all_checks()
         self.heartbeat_tokens = {
             c.spec.ping_key(): c.id for c in checks if isinstance(c.spec, HeartbeatCheck)
         }
         now = self.clock()
-        grid = on_grid(now)
-        per_interval = collections.Counter(c.interval for c in checks)
-        for check in checks:
-            if check.id in keep:
-                continue
-            self._scheduler.add_job(
-                self._run_check,
-                IntervalTrigger(
-                    seconds=check.interval,
-                    start_date=grid
-                    + timedelta(
-                        seconds=stagger(
-                            check.id,
-                            check.interval,
-                            slot_for(check.interval, per_interval[check.interval]),
-                        )
-                    ),
-                    timezone="UTC",
-                ),
-                args=[check],
-                id=check.id,
-                name=check.id,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(1, int(check.interval / 2)),
-                replace_existing=True,
-            )
+        self.slots.plan(self._scheduler, checks, self._run_slot, now, keep=keep)
         for job_id, func, seconds, first in (
             ("_tick", self._tick, TICK, now),
             ("_prune", self._prune, PRUNE_EVERY, now + timedelta(seconds=60)),
         ):
-            if job_id in keep:
+            if self._scheduler.get_job(job_id) is not None:
                 continue
             self._scheduler.add_job(
                 func,
@@ -486,33 +430,57 @@ class Daemon:
                 max_instances=1,
             )
 
-    def _on_job_event(self, event: JobEvent) -> None:
-        """Scheduler listener (runs in the loop: keep it O(1)). Late and missed runs are
-        counted and logged: they mean the monitoring itself is degraded, not a target."""
-        self.health.tick(time.monotonic())  # the scheduler dispatches: the loop is not wedged
-        if isinstance(event, JobSubmissionEvent):
-            if not event.job_id.startswith("_"):
-                # the run is a task now; it starts (and its lateness is taken) on a later turn
-                self._planned[event.job_id] = event.scheduled_run_times[-1]
-        elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
-            self.stats.missed += 1
-            self.metrics.count_missed()
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        """Scheduler listener (runs in the loop: keep it O(1)). Missed runs are counted and
+        logged: they mean the monitoring itself is degraded, not a target."""
+        slot = self.slots.get(event.job_id)
+        checks = slot[1] if slot else ()
+        n = len(checks) or 1
+        if not checks:
+            what = event.job_id  # a housekeeping job
+        elif n == 1:
+            what = f"check {checks[0].id}"
+        else:
+            what = f"{n} checks ({event.job_id})"
+        if event.code == EVENT_JOB_MISSED:
+            self.stats.missed += n
+            self.metrics.count_missed(n)
             log.warning(
-                "check %s missed its run at %s (event loop overloaded?)",
-                event.job_id,
-                event.scheduled_run_time,
+                "%s missed the run at %s (event loop overloaded?)", what, event.scheduled_run_time
             )
         else:
-            self.stats.skipped_overlap += 1
-            self.metrics.count_skipped()
-            log.warning("check %s still running; a run was skipped", event.job_id)
+            self.stats.skipped_overlap += n
+            self.metrics.count_skipped(n)
+            log.warning("%s still starting; a run was skipped", what)
 
-    def _started(self, check_id: str) -> None:
-        """A check run really began: how late against its planned time, counted and logged."""
-        planned = self._planned.pop(check_id, None)
-        if planned is None:  # called directly, not handed over by the scheduler
+    async def _run_slot(self, job_id: str) -> None:
+        """A slot's time has come: start each of its checks as a task of its own."""
+        now = self.clock()
+        self.health.tick(time.monotonic())  # the scheduler dispatches: the loop is not wedged
+        slot = self.slots.get(job_id)
+        if slot is None:
             return
-        lateness = (self.clock() - planned).total_seconds()
+        rhythm, checks = slot
+        planned = rhythm.planned(now)
+        for check in checks:
+            self._launch(check, planned)
+
+    def _launch(self, check: ResolvedCheck, planned: datetime | None) -> None:
+        """Start one run of ``check`` (``planned``: when it was due; None for an extra run),
+        unless its last run is still going: then this run is skipped, counted and logged."""
+        if check.id in self._inflight:
+            if planned is not None:
+                self.stats.skipped_overlap += 1
+                self.metrics.count_skipped()
+                log.warning("check %s still running; a run was skipped", check.id)
+            return
+        self._inflight[check.id] = asyncio.create_task(
+            self._run_check(check, planned), name=check.id
+        )
+
+    def _started(self, check_id: str, planned: datetime) -> None:
+        """A check run really began: how late against its planned time, counted and logged."""
+        lateness = max(0.0, (self.clock() - planned).total_seconds())
         self.stats.lateness.append(lateness)
         self.metrics.observe_lateness(lateness)
         if lateness > LATE:
@@ -520,12 +488,10 @@ class Daemon:
             self.metrics.count_late()
             log.warning("check %s started %.1fs late", check_id, lateness)
 
-    async def _run_check(self, check: ResolvedCheck) -> None:
-        self._started(check.id)
-        task = asyncio.current_task()
-        if task:
-            self._inflight[check.id] = task
+    async def _run_check(self, check: ResolvedCheck, planned: datetime | None = None) -> None:
         try:
+            if planned is not None:
+                self._started(check.id, planned)
             outcome = await run_check(check.spec, self.ctx, check.timeout)
         finally:
             self._inflight.pop(check.id, None)
@@ -540,16 +506,13 @@ class Daemon:
         the canary's next regular run (the pipeline waits for a canary answer after the
         failures began). At most once per canary timeout."""
         canary = self.config.canary_check()
-        job = self._scheduler.get_job("canary") if canary else None
-        if canary is None or job is None:
+        if canary is None or canary.id in self._inflight:
             return
         now = self.clock()
         if self._canary_nudged and (now - self._canary_nudged).total_seconds() < canary.timeout:
             return
-        if "canary" in self._inflight:
-            return
         self._canary_nudged = now
-        job.modify(next_run_time=now)
+        self._launch(canary, None)  # an extra run; its regular rhythm goes on
 
     async def _writer(self) -> None:
         assert self.pipeline is not None
@@ -580,6 +543,7 @@ class Daemon:
 
     async def _tick(self) -> None:
         assert self.pipeline is not None
+        self.health.tick(time.monotonic())  # the scheduler dispatches: the loop is not wedged
         if await self._periodic("time-driven rules", self.pipeline.tick):
             self.health.store_ok(time.monotonic())  # pipeline.tick is a durable write
         await self._refresh_metrics()
@@ -670,10 +634,7 @@ class Daemon:
                 log.warning("%s changed: restart statusbot to apply it (still %s)", what, before)
         previous = {c.id: c for c in (*old.checks(), *filter(None, [old.canary_check()]))}
         unchanged = {c.id for c in self._all_checks() if previous.get(c.id) == c}
-        for job in self._scheduler.get_jobs():
-            if not job.id.startswith("_") and job.id not in unchanged:
-                job.remove()
-        self._schedule_all(keep={*unchanged, "_tick", "_prune"})
+        self._schedule_all(keep=unchanged)
         settle_garbage_collector()
         log.info(
             "config reloaded: %d checks (%d unchanged)", len(self._all_checks()), len(unchanged)
