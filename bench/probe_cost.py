@@ -1,5 +1,6 @@
 """Probe cost: CPU-seconds per 1,000 checks, each on a fresh connection, HTTP and HTTPS,
-statusbot beside Debian's prometheus-blackbox-exporter doing the same work in the same run.
+statusbot beside Debian's prometheus-blackbox-exporter doing the same work in the same run, and
+beside aiohttp alone (the HTTP client statusbot uses) making the same requests: the floor.
 
 The target is Debian's nginx in its own process (``fleet.Nginx``). statusbot is the real daemon
 (``statusbot run``: scheduler, probe, detection, store writes), running ``--checks`` HTTP(S)
@@ -62,6 +63,54 @@ asyncio.run(main())
 """
 
 
+FLOOR = """
+import asyncio, resource, ssl, sys, time
+import aiohttp
+url, cafile, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+async def main():
+    ctx = ssl.create_default_context(cafile=cafile)
+    connector = aiohttp.TCPConnector(force_close=True, limit=256, ssl=ctx)
+    ok = 0
+    async def one(session):
+        nonlocal ok
+        async with session.get(url) as r:
+            await r.read()
+            ok += r.status == 200
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for phase in ("warm-up", "measured"):
+            span = 2.0 if phase == "warm-up" else seconds
+            ok, tasks, n = 0, [], 0
+            start, used = time.monotonic(), cpu()
+            # as the daemon does: the checks of a 0.25 s slot start together
+            while (due := start + n / rate) < start + span:
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                while start + n / rate <= due + 0.25 and start + n / rate < start + span:
+                    tasks.append(asyncio.create_task(one(session)))
+                    n += 1
+            await asyncio.gather(*tasks)
+    print(cpu() - used, ok)
+asyncio.run(main())
+"""
+
+
+def floor_cost(target: str, cert: Path, *, rate: float, seconds: float) -> tuple[float, int]:
+    """(CPU seconds, requests ok) of aiohttp alone, in its own process, making the same requests
+    at the same rate as the daemon: what the HTTP client costs before statusbot adds anything."""
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR, target, str(cert), str(rate), str(seconds)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    used, ok = done.stdout.split()
+    return float(used), int(ok)
+
+
 def blackbox_cost(
     directory: Path, target: str, cert: Path, *, rate: float, seconds: float
 ) -> tuple[float, int, int]:
@@ -98,7 +147,11 @@ def blackbox_cost(
         wait_port(port)
         url = f"http://127.0.0.1:{port}/probe?module=probe&target={target}"
         # warm-up (the Go runtime's first allocations), then the measured run
-        subprocess.run([sys.executable, "-c", DRIVER, url, str(rate), "2"], check=True)
+        subprocess.run(
+            [sys.executable, "-c", DRIVER, url, str(rate), "2"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         before = cpu_seconds(proc.pid)
         done = subprocess.run(
             [sys.executable, "-c", DRIVER, url, str(rate), str(seconds)],
@@ -176,6 +229,8 @@ def run(
                     root, target, nginx.cert, rate=rate, seconds=seconds
                 )
                 nginx_bb = nginx.cpu() - n0
+                floor_cpu, floor_ok = floor_cost(target, nginx.cert, rate=rate, seconds=seconds)
+                floor = floor_cpu / floor_ok * 1000 if floor_ok else float("inf")
                 ours = cpu / runs * 1000 if runs else float("inf")
                 theirs = bb_cpu / bb_ok * 1000 if bb_ok else float("inf")
                 goal = GOALS[scheme]
@@ -191,6 +246,11 @@ def run(
                     f"{theirs:.2f} CPU-s / 1,000 ({bb_ok} probes ok, {bb_failed} failed)",
                 )
                 report.row(
+                    f"aiohttp alone, {scheme.upper()}",
+                    f"{floor:.2f} CPU-s / 1,000 ({floor_ok} requests ok): statusbot adds "
+                    f"{ours - floor:.2f}",
+                )
+                report.row(
                     f"statusbot ÷ blackbox_exporter, {scheme.upper()}",
                     f"{ours / theirs:.2f}",
                     "< 1",
@@ -204,7 +264,10 @@ def run(
     report.note(
         f"- {checks} checks every {interval:g} s ({rate:.0f} a second); statusbot's figure is "
         "the whole daemon (scheduler, probe, detection, SQLite writes, metrics); "
-        "blackbox_exporter's is the exporter serving /probe to a driver in another process."
+        "blackbox_exporter's is the exporter serving /probe to a driver in another process; "
+        "'aiohttp alone' is the HTTP client statusbot uses, making the same requests at the "
+        "same rate in slot-sized bursts in a process of its own (the floor for any design "
+        "on this client and asyncio's event loop)."
     )
     return report
 
