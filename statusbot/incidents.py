@@ -233,6 +233,7 @@ def _went_bad(tr: Transition, incidents: list[Incident], policy: IncidentPolicy)
                 phase=phase,
                 add_components=(component,),
                 fold_into=EventKind.INCIDENT_OPENED,
+                gather=policy.storm_window / 2,
             )
         ]
     return [_open([component], {component: tr.new}, tr.at, policy)]
@@ -291,6 +292,7 @@ def _auto_update(
     add_components: tuple[str, ...] = (),
     recovered: tuple[str, ...] = (),
     fold_into: EventKind = EventKind.INCIDENT_UPDATED,
+    gather: timedelta | None = None,
 ) -> UpdateIncident:
     """An update written by the rules; it may replace the previous unsent automatic one."""
     return UpdateIncident(
@@ -302,6 +304,7 @@ def _auto_update(
         recovered=recovered,
         auto=True,
         fold_into=fold_into,
+        gather=gather,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 Clock = Callable[[], datetime]
@@ -221,6 +221,11 @@ class UpdateIncident:
     announcement then carries this update's message instead of its own (so the message must
     describe the whole situation), and customers get one post instead of two. An operator's
     words are never replaced.
+
+    ``gather`` (a storm's join, after the opening went out): the update's deliveries wait that
+    long, and a later update with ``gather`` folds into it while none has been attempted, so a
+    storm that keeps spreading makes one post, not one per component. Any other announcement of
+    the incident lets a waiting one go at once, so nothing overtakes it.
     """
 
     incident_id: int
@@ -232,6 +237,7 @@ class UpdateIncident:
     recovered: tuple[str, ...] = ()
     auto: bool = False
     fold_into: EventKind | None = None
+    gather: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

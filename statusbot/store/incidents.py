@@ -24,6 +24,9 @@ from statusbot.store.codec import dumps, from_ms, loads, opt_from_ms, to_ms, uni
 from statusbot.store.errors import ChangeRefused
 from statusbot.store.outbox import OutboxMixin, Route, incident_snapshot
 
+GATHERING = "gathering"
+"""Payload flag of an update that waits for more of a storm to fold into it (``gather``)."""
+
 
 def author(automatic: bool) -> str:
     """Who wrote an announcement: the rules ("statusbot") or a person ("operator")."""
@@ -96,7 +99,16 @@ class IncidentsMixin(OutboxMixin):
                 change.kind, change.at, change.message, incident=inc, update_id=update_id
             )
             payload["author"] = author(change.auto)
-            self._emit(payload, change.at, channels, incident_id=inc.id)
+            self._let_go(inc.id)
+            if change.gather:
+                payload[GATHERING] = True
+            self._emit(
+                payload,
+                change.at,
+                channels,
+                incident_id=inc.id,
+                hold_until=change.at + change.gather if change.gather else None,
+            )
         return inc
 
     def _fold(self, inc: Incident, change: UpdateIncident, channels: Route) -> bool:
@@ -106,16 +118,14 @@ class IncidentsMixin(OutboxMixin):
         and none of its deliveries has been attempted. It then takes the change's message, and
         its phase, incident snapshot and components are refreshed. Returns whether it folded.
         """
-        e, d = t.event.c, t.delivery.c
-        row = self._conn.execute(
-            select(e.id, e.kind, e.payload, e.ts)
-            .where(e.incident_id == inc.id)
-            .order_by(e.id.desc())
-            .limit(1)
-        ).first()
-        if row is None or change.fold_into is None or row.kind != change.fold_into.value:
+        d = t.delivery.c
+        row = self._latest_event(inc.id)
+        if row is None or change.fold_into is None:
             return False
         payload = loads(row.payload)
+        gathering = bool(change.gather and payload.get(GATHERING))
+        if row.kind != change.fold_into.value and not gathering:
+            return False
         if payload.get("author") != author(True):
             return False  # an operator's words are never replaced
         started = self._conn.execute(
@@ -129,7 +139,7 @@ class IncidentsMixin(OutboxMixin):
         names = self._component_names(inc.components)
         # An opening keeps its time (when the outage began); a folded update or reminder is
         # about now, so its time, duration and "next update by" move with it.
-        at = from_ms(row.ts) if change.fold_into is EventKind.INCIDENT_OPENED else change.at
+        at = from_ms(row.ts) if row.kind == EventKind.INCIDENT_OPENED.value else change.at
         payload.update(
             at=at.isoformat(),
             message=change.message,
@@ -138,13 +148,48 @@ class IncidentsMixin(OutboxMixin):
             components=[{"id": cid, "name": names[cid]} for cid in inc.components],
         )
         self._conn.execute(
-            update(t.event).where(e.id == row.id).values(payload=dumps(payload), ts=to_ms(at))
+            update(t.event)
+            .where(t.event.c.id == row.id)
+            .values(payload=dumps(payload), ts=to_ms(at))
         )
-        self._add_deliveries(row.id, channels(payload) if callable(channels) else channels, at)
+        routed = channels(payload) if callable(channels) else channels
+        # a channel the fold newly concerns waits with the others (no later than they do)
+        held = self._conn.execute(
+            select(func.max(d.next_attempt_at)).where(d.event_id == row.id)
+        ).scalar_one()
+        self._add_deliveries(row.id, routed, at, hold_until=None if held is None else from_ms(held))
         return True
+
+    def _latest_event(self, incident_id: int) -> Any:
+        """The incident's newest event row (id, kind, payload, ts), or None."""
+        e = t.event.c
+        return self._conn.execute(
+            select(e.id, e.kind, e.payload, e.ts)
+            .where(e.incident_id == incident_id)
+            .order_by(e.id.desc())
+            .limit(1)
+        ).first()
+
+    def _let_go(self, incident_id: int) -> None:
+        """A new announcement of the incident: a gathering update waiting before it goes now
+        (the thread keeps its order, so it would hold the new one back all that time)."""
+        d = t.delivery.c
+        latest = self._latest_event(incident_id)
+        if latest is None or not loads(latest.payload).get(GATHERING):
+            return
+        self._conn.execute(
+            update(t.delivery)
+            .where(
+                d.event_id == latest.id,
+                d.status == DeliveryStatus.PENDING.value,
+                d.attempts == 0,
+            )
+            .values(next_attempt_at=None)
+        )
 
     def _resolve_incident(self, change: ResolveIncident, channels: Route) -> Incident:
         inc = self._incident_or_fail(change.incident_id, open_only=True)
+        self._let_go(inc.id)
         at = to_ms(change.at)
         self._conn.execute(
             update(t.incident)

@@ -85,11 +85,13 @@ class OutboxMixin(TxBase):
         *,
         incident_id: int | None = None,
         maintenance_id: int | None = None,
+        hold_until: datetime | None = None,
     ) -> int:
         """Insert the event and one pending delivery per channel; returns the event id.
 
         ``channels`` is a list, or a function choosing the channels from the payload (each
-        channel announces only the event kinds and components it is configured for)."""
+        channel announces only the event kinds and components it is configured for). With
+        ``hold_until`` the deliveries are not claimed before then."""
         if callable(channels):
             channels = channels(payload)
         at_ms = to_ms(at)
@@ -104,10 +106,17 @@ class OutboxMixin(TxBase):
             )
             .returning(t.event.c.id)
         ).scalar_one()
-        self._add_deliveries(event_id, channels, at)
+        self._add_deliveries(event_id, channels, at, hold_until=hold_until)
         return event_id
 
-    def _add_deliveries(self, event_id: int, channels: Sequence[str], at: datetime) -> None:
+    def _add_deliveries(
+        self,
+        event_id: int,
+        channels: Sequence[str],
+        at: datetime,
+        *,
+        hold_until: datetime | None = None,
+    ) -> None:
         """A pending delivery of ``event_id`` for each channel that has none yet."""
         d = t.delivery.c
         have = set(self._conn.execute(select(d.channel).where(d.event_id == event_id)).scalars())
@@ -118,6 +127,7 @@ class OutboxMixin(TxBase):
                 "status": DeliveryStatus.PENDING.value,
                 "attempts": 0,
                 "created_at": to_ms(at),
+                "next_attempt_at": None if hold_until is None else to_ms(hold_until),
             }
             for ch in unique(channels)
             if ch not in have

@@ -91,6 +91,36 @@ def test_storm_shares_one_incident_and_one_post(tmp_path: Path) -> None:
     assert names == ["Public API", "Database"]
 
 
+def test_a_storm_that_spreads_after_the_first_post_makes_one_more(tmp_path: Path) -> None:
+    """The opening goes out at once; the four components that fail over the next 30 s share
+    one further post (held for half the storm window), not one each."""
+    # no mass-failure guard here: five of five failing would look like our own network
+    pipeline, store = make(tmp_path, "detection: {mass_failure_min_checks: 100}\n")
+    up_all(pipeline, 0)
+    pipeline.handle([r("api.tcp", 30)])
+    pipeline.handle([r("api.tcp", 40)])  # confirmed: the incident opens
+    with store.write() as tx:  # a courier posts the opening
+        for delivery in tx.due_deliveries(T0 + timedelta(seconds=40)):
+            tx.mark_sending(delivery.id, T0 + timedelta(seconds=40))
+            tx.mark_sent(delivery.id, T0 + timedelta(seconds=41), "1")
+    for n, component in enumerate(("db", "web", "cdn", "mail")):
+        pipeline.handle([r(f"{component}.tcp", 42 + 8 * n)])
+        pipeline.handle([r(f"{component}.tcp", 46 + 8 * n)])
+    with store.read() as tx:
+        (incident,) = tx.open_incidents()
+        events = tx.events()
+        held = tx.due_deliveries(T0 + timedelta(seconds=70))
+        due = tx.due_deliveries(T0 + timedelta(seconds=76))
+    assert incident.components == ("api", "db", "web", "cdn", "mail")
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
+    assert events[1].payload["message"] == (
+        "Public API, Database, Website, CDN and Mail are not responding. "
+        "We are investigating and will post an update soon."
+    )
+    assert held == []  # the first join (46 s) waits until 76 s for the rest of the storm
+    assert [d.event_id for d in due] == [events[1].id]
+
+
 def test_components_recovering_together_make_one_post(tmp_path: Path) -> None:
     pipeline, store = make(tmp_path)
     up_all(pipeline, 0)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from statusbot.model import (
+    ComponentInfo,
     DeliveryStatus,
     EventKind,
     Impact,
@@ -319,3 +320,69 @@ def test_update_cannot_resolve(store: Store) -> None:
     inc = _open(store)
     with pytest.raises(StoreError, match="ResolveIncident"), store.write(durable=True) as tx:
         tx.apply(UpdateIncident(inc.id, T0, "done", Phase.RESOLVED), CHANNELS)
+
+
+def _gathering_join(at: datetime, component: str, message: str) -> UpdateIncident:
+    return UpdateIncident(
+        1,
+        at,
+        message,
+        add_components=(component,),
+        auto=True,
+        fold_into=EventKind.INCIDENT_OPENED,
+        gather=timedelta(seconds=30),
+    )
+
+
+def _send_due(store: Store, at: datetime) -> list[int]:
+    """Send what is due at ``at``, as a courier would; returns the event ids sent."""
+    sent = []
+    with store.write(durable=True) as tx:
+        for delivery in tx.due_deliveries(at):
+            tx.mark_sending(delivery.id, at)
+            tx.mark_sent(delivery.id, at, "remote")
+            sent.append(delivery.event_id)
+    return sent
+
+
+def test_a_storm_that_spreads_after_the_opening_went_out_makes_one_more_post(
+    store: Store,
+) -> None:
+    """Components that join after the opening was posted gather into one held update."""
+    inc = _open(store, auto=True)
+    assert _send_due(store, T0) == [1, 1]
+    with store.write(durable=True) as tx:
+        tx.apply(_gathering_join(T0 + timedelta(seconds=20), "db", "API and DB."), CHANNELS)
+    assert _send_due(store, T0 + timedelta(seconds=21)) == []  # held for more of the storm
+    with store.write(durable=True) as tx:
+        tx.apply(_gathering_join(T0 + timedelta(seconds=35), "web", "API, DB and web."), CHANNELS)
+    assert _send_due(store, T0 + timedelta(seconds=49)) == []  # the first join's hold still
+    assert _send_due(store, T0 + timedelta(seconds=50)) == [2, 2]  # one update, both channels
+    with store.read() as tx:
+        events = tx.events()
+        incident = tx.incident(inc.id)
+    assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_UPDATED]
+    assert events[1].payload["message"] == "API, DB and web."
+    assert [c["id"] for c in events[1].payload["components"]] == ["api", "db", "web"]
+    assert events[1].at == T0 + timedelta(seconds=35)
+    assert incident is not None
+    assert incident.components == ("api", "db", "web")
+    # the storm goes on after that update went out: a new one, held again
+    with store.write(durable=True) as tx:
+        tx.sync_components([ComponentInfo("cdn", "CDN")])
+        tx.apply(_gathering_join(T0 + timedelta(seconds=55), "cdn", "All four."), CHANNELS)
+    assert _send_due(store, T0 + timedelta(seconds=60)) == []
+    assert _send_due(store, T0 + timedelta(seconds=85)) == [3, 3]
+
+
+def test_any_other_announcement_lets_a_gathering_update_go_at_once(store: Store) -> None:
+    inc = _open(store, auto=True)
+    _send_due(store, T0)
+    with store.write(durable=True) as tx:
+        tx.apply(_gathering_join(T0 + timedelta(seconds=20), "db", "API and DB."), CHANNELS)
+        tx.apply(ResolveIncident(inc.id, T0 + timedelta(seconds=25), "All fixed."), CHANNELS)
+    # the held update goes first (the thread keeps its order), then the resolution
+    assert _send_due(store, T0 + timedelta(seconds=25)) == [2, 2]
+    assert _send_due(store, T0 + timedelta(seconds=26)) == [3, 3]
+    with store.read() as tx:
+        assert [e.payload["message"] for e in tx.events()][1:] == ["API and DB.", "All fixed."]

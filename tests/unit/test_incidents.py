@@ -94,6 +94,7 @@ def test_storm_joins_the_recent_auto_incident_in_one_post():
         add_components=("db",),
         auto=True,
         fold_into=EventKind.INCIDENT_OPENED,
+        gather=timedelta(seconds=30),  # half the storm window: later joins fold into it
     )
 
 
