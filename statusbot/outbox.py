@@ -75,6 +75,13 @@ class CourierStats:
     duplicates: int = 0
 
 
+def idempotency_key(instance: int, delivery_id: int) -> str:
+    """The key every attempt of one delivery carries: ``statusbot:<instance hex>:<delivery>``.
+    The instance (one random id per database) keeps two databases posting to one account from
+    sending the same key while the server remembers it (Mastodon: an hour)."""
+    return f"statusbot:{instance:x}:{delivery_id}"
+
+
 def backoff(attempts: int, rng: random.Random) -> float:
     """Seconds before the next attempt after ``attempts`` tries: exponential, full jitter."""
     ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
@@ -115,6 +122,7 @@ class Courier:
         self._unsettled: dict[int, tuple[str, datetime]] = {}  # claimed, failure not yet written
         self._stop = asyncio.Event()
         self._write_failures = WriteFailures(log)  # a store error: one line, not a traceback
+        self._instance_id: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried."""
@@ -188,6 +196,12 @@ class Courier:
             await self._settle_leftovers()
         return True
 
+    async def _instance(self) -> int:
+        """The database's instance id (read once)."""
+        if self._instance_id is None:
+            self._instance_id = await self.read(lambda tx: tx.instance_id())
+        return self._instance_id
+
     async def _send(self, d: Delivery) -> None:
         event, parent, position = await self.read(
             lambda tx: (tx.event(d.event_id), tx.thread_parent(d.id), tx.event_position(d.event_id))
@@ -202,7 +216,8 @@ class Courier:
         text = d.text  # a retry sends exactly what the first attempt sent
         if text is None:
             text = await self._remember(d.id, self._text(event, position, limit))
-        msg = Message(d.id, text, f"statusbot:{d.id}", event, self.link(event), d.first_attempt_at)
+        key = idempotency_key(await self._instance(), d.id)
+        msg = Message(d.id, text, key, event, self.link(event), d.first_attempt_at)
         reply_to = PostRef(parent) if parent else None
         refitted = False
         while True:

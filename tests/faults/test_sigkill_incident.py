@@ -289,13 +289,14 @@ def check_round(r: Round) -> None:
     assert r.db.rows("PRAGMA foreign_key_check") == [], where
 
     def stored(tx):
-        return tx.deliveries(), tx.incidents(), tx.events()
+        return tx.deliveries(), tx.incidents(), tx.events(), tx.instance_id()
 
-    deliveries, incidents, events = read_store(r.directory, stored)
+    deliveries, incidents, events, instance = read_store(r.directory, stored)
     assert [d.status for d in deliveries] == [DeliveryStatus.SENT] * 3, f"{where}: {deliveries}"
     assert [d.remote_id for d in deliveries] == [s.id for s in statuses], where
     assert [d.text for d in deliveries] == texts, f"{where}: the store sent other texts"
-    assert [s.idempotency_key for s in statuses] == [f"statusbot:{d.id}" for d in deliveries]
+    keys = [f"statusbot:{instance:x}:{d.id}" for d in deliveries]
+    assert [s.idempotency_key for s in statuses] == keys, where
     (incident,) = incidents
     assert incident.auto, where
     assert incident.phase is Phase.RESOLVED, where

@@ -36,8 +36,10 @@ from statusbot.publishers.base import (
     PostRef,
     PublishError,
 )
+from statusbot.publishers.mastodon import MastodonChannel, MastodonPublisher
 from statusbot.store import Store, Tx
 from tests.conftest import FakeClock
+from tests.support.mastodon_server import MastodonServer
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
@@ -150,9 +152,11 @@ async def test_transient_failures_retry_with_the_same_key_and_keep_the_order(sto
     c = courier(store, channel, clock)
     await c.round()
     await c.round()  # backing off: nothing happens at the same instant
-    assert channel.keys == ["statusbot:1"]
+    with store.read() as tx:
+        instance = f"{tx.instance_id():x}"
+    assert channel.keys == [f"statusbot:{instance}:1"]
     await drain(c, clock)
-    assert channel.keys == ["statusbot:1", "statusbot:1", "statusbot:1", "statusbot:2"]
+    assert channel.keys == [f"statusbot:{instance}:{n}" for n in (1, 1, 1, 2)]
     assert [p[1] for p in channel.posts] == [None, "100"]
 
 
@@ -300,8 +304,10 @@ async def test_a_channel_dead_for_two_simulated_hours_then_back_delivers_all_in_
         "#4 incident.updated",
         "#5 incident.resolved",
     ]
-    retries = channel.keys[: channel.keys.index("statusbot:2")]
-    assert set(retries) == {"statusbot:1"}, "the same key on every retry"
+    with store.read() as tx:
+        key = f"statusbot:{tx.instance_id():x}:{{}}".format
+    retries = channel.keys[: channel.keys.index(key(2))]
+    assert set(retries) == {key(1)}, "the same key on every retry"
 
 
 async def test_a_429_storm_is_waited_out_without_losing_the_order(store) -> None:
@@ -420,3 +426,34 @@ async def test_a_folded_reminder_carries_its_own_time(store) -> None:
     assert [e.kind for e in events] == [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_REMINDER]
     assert events[1].at == later
     assert events[1].payload["message"] == "still at 08:00"
+
+
+async def test_two_databases_posting_to_one_account_never_share_an_idempotency_key(
+    tmp_path: Path,
+) -> None:
+    """A reinstall (or a staging copy) starts its delivery ids at 1 again. Mastodon keeps keys
+    for an hour and answers a known key with the old post, so without a per-database part in
+    the key the second database's first post would silently be the first database's."""
+    clock = FakeClock(T0)
+    server = MastodonServer(clock, "tok")
+    _, stop = server.start_in_thread()
+    try:
+        for name in ("old", "new"):
+            with Store.open(f"sqlite:///{tmp_path}/{name}.db") as store:
+                incident(store)
+                settings = MastodonChannel.model_validate(
+                    {"api_base_url": server.base_url, "access_token": "tok", "timeout": "2s"}
+                )
+                publisher = MastodonPublisher(settings, clock)
+                try:
+                    c = courier(store, publisher, clock)  # type: ignore[arg-type]
+                    await drain(c, clock, rounds=3, step=1)  # well within the server's hour
+                finally:
+                    await publisher.close()
+                assert statuses(store) == [DeliveryStatus.SENT]
+    finally:
+        stop()
+    posted = server.statuses
+    assert len(posted) == 2
+    assert len({p.id for p in posted}) == 2, "the second database's post was really made"
+    assert len({p.idempotency_key for p in posted}) == 2

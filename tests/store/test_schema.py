@@ -76,6 +76,19 @@ def test_migrations_apply_once_and_reopen_is_a_no_op(db_path: Path) -> None:
     con.close()
 
 
+def test_each_database_has_its_own_stable_instance_id(tmp_path: Path) -> None:
+    """Idempotency keys carry it: two databases never send the same key to one account."""
+    ids = []
+    for name in ("a", "b"):
+        for _ in range(2):  # stable across reopening
+            with Store.open(f"sqlite:///{tmp_path}/{name}.db") as store, store.read() as tx:
+                ids.append(tx.instance_id())
+    assert ids[0] == ids[1]
+    assert ids[2] == ids[3]
+    assert ids[0] != ids[2]
+    assert all(0 < i < 2**48 for i in ids)
+
+
 def test_pragmas_in_effect(store: Store) -> None:
     with store.write() as tx:
         conn = tx._conn
