@@ -186,6 +186,7 @@ class Daemon:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._listener: Listener | None = None
         self._inflight: dict[str, asyncio.Task[Any]] = {}  # check id → its running probe
+        self._extra_runs: set[str] = set()  # checks whose running probe is an extra run
         self.slots = Slots()
         self._canary_nudged: datetime | None = None
         self._reloading: asyncio.Task[bool] | None = None
@@ -467,13 +468,16 @@ class Daemon:
 
     def _launch(self, check: ResolvedCheck, planned: datetime | None) -> None:
         """Start one run of ``check`` (``planned``: when it was due; None for an extra run),
-        unless its last run is still going: then this run is skipped, counted and logged."""
+        unless its last run is still going: then this run is skipped, and counted and logged
+        when that was a regular run (an extra one, the canary's nudge, answers for it)."""
         if check.id in self._inflight:
-            if planned is not None:
+            if planned is not None and check.id not in self._extra_runs:
                 self.stats.skipped_overlap += 1
                 self.metrics.count_skipped()
                 log.warning("check %s still running; a run was skipped", check.id)
             return
+        if planned is None:
+            self._extra_runs.add(check.id)
         self._inflight[check.id] = asyncio.create_task(
             self._run_check(check, planned), name=check.id
         )
@@ -495,6 +499,7 @@ class Daemon:
             outcome = await run_check(check.spec, self.ctx, check.timeout)
         finally:
             self._inflight.pop(check.id, None)
+            self._extra_runs.discard(check.id)
         result = CheckResult.of(check.id, check.component_id, self.clock(), outcome)
         self.metrics.observe_result(result)
         self._queue.put_nowait(result)

@@ -185,3 +185,23 @@ def test_missed_slot_runs_count_every_check_of_the_slot(daemon: Daemon, clock, c
     assert daemon.stats.skipped_overlap == len(members)
     assert f"{len(members)} checks ({job_id}) missed the run" in caplog.text
     assert "a run was skipped" in caplog.text
+
+
+async def test_a_regular_run_during_an_extra_one_is_skipped_without_alarm(
+    clock: FakeClock, caplog
+) -> None:
+    """The canary's nudge starts an extra run; its regular time may come while that runs:
+    the extra run answers for it, and that is no sign of degraded monitoring."""
+    daemon = Daemon(config_with(1), clock=clock)
+    daemon._schedule_all()
+    (check,) = daemon.config.checks()
+    async with aiohttp.ClientSession() as session:
+        daemon.ctx = ProbeContext(session, TlsContexts(), Heartbeats(clock()), clock)
+        daemon._launch(check, None)  # the extra run
+        with caplog.at_level(logging.WARNING):
+            await run_slot_of(daemon, "k0")  # its regular time, while the extra one runs
+        await run_slot_of(daemon, "k0")  # later: a regular run again
+    assert daemon.stats.skipped_overlap == 0
+    assert "skipped" not in caplog.text
+    assert daemon._queue.qsize() == 2
+    assert not daemon._extra_runs
