@@ -348,11 +348,14 @@ class Courier:
 
 
 def fallback_text(event: Event, limit: Limit) -> str:
-    """A plain text from the payload when the template cannot render: title, phase, message."""
+    """A plain text from the payload when the template cannot render: the incident's (or the
+    maintenance window's) title, its phase (or status), the message."""
     p = event.payload
-    incident = p.get("incident")
-    title = str((incident.get("title") if isinstance(incident, dict) else None) or event.kind)
-    text = clean(f"{title} ({p.get('phase') or event.kind}): {p.get('message') or ''}").strip()
+    incident, window = p.get("incident"), p.get("maintenance")
+    subject = incident if isinstance(incident, dict) else window if isinstance(window, dict) else {}
+    title = str(subject.get("title") or event.kind)
+    stage = p.get("phase") or subject.get("status") or event.kind
+    text = clean(f"{title} ({stage}): {p.get('message') or ''}").strip()
     while text and limit.count(text) > limit.max:
         text = text[: max(1, len(text) - max(1, len(text) // 10))].rstrip() + "…"
         if len(text) <= 1:

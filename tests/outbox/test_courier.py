@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -27,7 +27,7 @@ from statusbot.model import (
     ResolveIncident,
     UpdateIncident,
 )
-from statusbot.outbox import Courier, backoff
+from statusbot.outbox import Courier, backoff, fallback_text
 from statusbot.publishers.base import (
     ChannelBase,
     Failure,
@@ -457,3 +457,38 @@ async def test_two_databases_posting_to_one_account_never_share_an_idempotency_k
     assert len(posted) == 2
     assert len({p.id for p in posted}) == 2, "the second database's post was really made"
     assert len({p.idempotency_key for p in posted}) == 2
+
+
+def test_the_fallback_text_names_the_incident_or_the_maintenance_window() -> None:
+    """When no template fits, the plain text still says what it is about."""
+    limit = Limit(500, len)
+    window = Event(
+        9,
+        EventKind.MAINTENANCE_STARTED,
+        T0,
+        None,
+        4,
+        {
+            "kind": "maintenance.started",
+            "message": "The database is being upgraded.",
+            "phase": None,
+            "incident": None,
+            "maintenance": {"id": 4, "title": "Database upgrade", "status": "in_progress"},
+        },
+    )
+    assert fallback_text(window, limit) == (
+        "Database upgrade (in_progress): The database is being upgraded."
+    )
+    outage = replace(
+        window,
+        kind=EventKind.INCIDENT_UPDATED,
+        payload={
+            "message": "Still down.",
+            "phase": "identified",
+            "incident": {"title": "API outage"},
+            "maintenance": None,
+        },
+    )
+    assert fallback_text(outage, limit) == "API outage (identified): Still down."
+    assert fallback_text(outage, Limit(20, len)).endswith("…")
+    assert len(fallback_text(outage, Limit(20, len))) <= 20
