@@ -596,6 +596,9 @@ class Daemon:
     # --- reload ---------------------------------------------------------------------------
 
     def _on_sighup(self) -> None:
+        if self._stop.is_set():
+            log.warning("stopping; this SIGHUP is ignored")
+            return
         if self._reloading and not self._reloading.done():
             log.warning("a reload is already running; this SIGHUP is ignored")
             return

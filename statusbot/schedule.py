@@ -16,11 +16,13 @@ what ``max_instances=1`` did per job.
 from __future__ import annotations
 
 import collections
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -61,7 +63,9 @@ class Rhythm:
 
     @property
     def job_id(self) -> str:
-        return f"slot {self.interval_us / _US:g}s+{self.phase_us / _US:g}s"
+        """Unique per rhythm: ``repr`` of a float round-trips (``:g`` kept 6 digits, and two
+        checks every 2 days with phases 1 s apart shared one job, so one of them never ran)."""
+        return f"slot {self.interval_us / _US!r}s+{self.phase_us / _US!r}s"
 
     def next_start(self, now: datetime) -> datetime:
         """The first start at or after ``now``."""
@@ -131,7 +135,8 @@ class Slots:
             members[rhythm].append(check)
         new = {rhythm.job_id: rhythm for rhythm in members}
         for job_id in self._checks.keys() - new.keys():
-            scheduler.remove_job(job_id)
+            with contextlib.suppress(JobLookupError):  # already gone (the scheduler stopped)
+                scheduler.remove_job(job_id)
         for job_id, rhythm in new.items():
             if job_id in self._checks:
                 continue

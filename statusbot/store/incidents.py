@@ -123,6 +123,8 @@ class IncidentsMixin(OutboxMixin):
         if row is None or change.fold_into is None:
             return False
         payload = loads(row.payload)
+        if payload.get(GATHERING) and not change.gather:
+            return False  # a held storm update takes only more of the storm, never a narrower one
         gathering = bool(change.gather and payload.get(GATHERING))
         if row.kind != change.fold_into.value and not gathering:
             return False
@@ -153,10 +155,13 @@ class IncidentsMixin(OutboxMixin):
             .values(payload=dumps(payload), ts=to_ms(at))
         )
         routed = channels(payload) if callable(channels) else channels
-        # a channel the fold newly concerns waits with the others (no later than they do)
-        held = self._conn.execute(
-            select(func.max(d.next_attempt_at)).where(d.event_id == row.id)
-        ).scalar_one()
+        # a channel the fold newly concerns waits with the others of a held storm update (no
+        # longer than they do); any other wait (an acknowledgement's) is its channel's own
+        held = None
+        if gathering:
+            held = self._conn.execute(
+                select(func.max(d.next_attempt_at)).where(d.event_id == row.id)
+            ).scalar_one()
         self._add_deliveries(row.id, routed, at, hold_until=None if held is None else from_ms(held))
         return True
 

@@ -386,3 +386,44 @@ def test_any_other_announcement_lets_a_gathering_update_go_at_once(store: Store)
     assert _send_due(store, T0 + timedelta(seconds=26)) == [3, 3]
     with store.read() as tx:
         assert [e.payload["message"] for e in tx.events()][1:] == ["API and DB.", "All fixed."]
+
+
+def test_a_narrower_automatic_update_never_replaces_a_held_storm_update(store: Store) -> None:
+    """ "API is now not responding at all" must not overwrite "API and DB are down": it becomes
+    its own post, and the held one goes first."""
+    inc = _open(store, auto=True)
+    _send_due(store, T0)
+    worse = UpdateIncident(
+        inc.id,
+        T0 + timedelta(seconds=15),
+        "API is now not responding at all.",
+        auto=True,
+        fold_into=EventKind.INCIDENT_UPDATED,  # as the rules write it
+    )
+    with store.write(durable=True) as tx:
+        tx.apply(
+            _gathering_join(T0 + timedelta(seconds=10), "db", "API and DB are down."), CHANNELS
+        )
+        tx.apply(worse, CHANNELS)
+    assert _send_due(store, T0 + timedelta(seconds=15)) == [2, 2]  # let go at once
+    assert _send_due(store, T0 + timedelta(seconds=16)) == [3, 3]
+    with store.read() as tx:
+        assert [e.payload["message"] for e in tx.events()][1:] == [
+            "API and DB are down.",
+            "API is now not responding at all.",
+        ]
+
+
+def test_a_fold_does_not_pass_one_channels_wait_to_another(store: Store) -> None:
+    """The opening waits on channel m for an acknowledgement; a join that routes the opening to
+    channel w as well must not make w wait for m's acknowledgement."""
+    with store.write(durable=True) as tx:
+        tx.apply(OpenIncident("API errors", Impact.MAJOR, ("api",), "Down.", T0, True), ["m"])
+        (opening,) = tx.deliveries()
+        tx.defer(opening.id, T0 + timedelta(minutes=15))
+        tx.apply(_storm_join(T0 + timedelta(seconds=20)), lambda _payload: ["m", "w"])
+    with store.read() as tx:
+        (event,) = tx.events()
+        waits = {d.channel: d.next_attempt_at for d in tx.deliveries()}
+    assert event.kind is EventKind.INCIDENT_OPENED  # folded
+    assert waits == {"m": T0 + timedelta(minutes=15), "w": None}

@@ -205,3 +205,25 @@ async def test_a_regular_run_during_an_extra_one_is_skipped_without_alarm(
     assert "skipped" not in caplog.text
     assert daemon._queue.qsize() == 2
     assert not daemon._extra_runs
+
+
+def test_every_rhythm_has_its_own_job_even_for_long_intervals() -> None:
+    """Two checks every 2 days with phases a second apart once shared a job id (6 digits), and
+    only one of them ran."""
+    a, b = Rhythm.of("svc1097.tls", 172_800), Rhythm.of("svc1448.tls", 172_800)
+    assert a != b
+    assert a.job_id != b.job_id
+    rhythms = {
+        Rhythm.of(f"k{n}.tls", interval) for n in range(5_000) for interval in (0.5, 172_800)
+    }
+    assert len({r.job_id for r in rhythms}) == len(rhythms)
+
+
+def test_planning_survives_a_scheduler_that_lost_its_jobs(daemon: Daemon) -> None:
+    """A reload racing the shutdown: the stopped scheduler no longer has the jobs to remove."""
+    daemon._schedule_all()
+    daemon._scheduler.remove_all_jobs()
+    daemon.config = config_with(10)
+    daemon._schedule_all(keep={f"k{i}" for i in range(10)})
+    assert all(daemon.slots.rhythm_of(f"k{i}") is not None for i in range(10))
+    assert daemon.slots.rhythm_of("k500") is None
