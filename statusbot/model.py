@@ -337,3 +337,4 @@ class Delivery:
     error: str | None = None
     first_attempt_at: datetime | None = None
     text: str | None = None  # what was sent on the first attempt (retries send the same)
+    idempotency_key: str | None = None  # the key of the first attempt (retries send the same)

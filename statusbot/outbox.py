@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -75,11 +76,12 @@ class CourierStats:
     duplicates: int = 0
 
 
-def idempotency_key(instance: int, delivery_id: int) -> str:
-    """The key every attempt of one delivery carries: ``statusbot:<instance hex>:<delivery>``.
-    The instance (one random id per database) keeps two databases posting to one account from
-    sending the same key while the server remembers it (Mastodon: an hour)."""
-    return f"statusbot:{instance:x}:{delivery_id}"
+def new_idempotency_key() -> str:
+    """A delivery's key, made at its first attempt and stored with it (every retry sends it
+    again). Random, so that no other database (a reinstall, a staging copy, a restored backup,
+    all numbering deliveries from the same start) ever sends it while the server remembers it
+    (Mastodon: an hour) and gets this delivery's post back instead of making its own."""
+    return f"statusbot:{secrets.token_hex(12)}"
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -122,7 +124,6 @@ class Courier:
         self._unsettled: dict[int, tuple[str, datetime]] = {}  # claimed, failure not yet written
         self._stop = asyncio.Event()
         self._write_failures = WriteFailures(log)  # a store error: one line, not a traceback
-        self._instance_id: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried."""
@@ -196,12 +197,6 @@ class Courier:
             await self._settle_leftovers()
         return True
 
-    async def _instance(self) -> int:
-        """The database's instance id (read once)."""
-        if self._instance_id is None:
-            self._instance_id = await self.read(lambda tx: tx.instance_id())
-        return self._instance_id
-
     async def _send(self, d: Delivery) -> None:
         event, parent, position = await self.read(
             lambda tx: (tx.event(d.event_id), tx.thread_parent(d.id), tx.event_position(d.event_id))
@@ -213,10 +208,12 @@ class Courier:
         except PublishError as exc:
             await self._failed(d, exc)
             return
-        text = d.text  # a retry sends exactly what the first attempt sent
-        if text is None:
-            text = await self._remember(d.id, self._text(event, position, limit))
-        key = idempotency_key(await self._instance(), d.id)
+        text, key = d.text, d.idempotency_key  # a retry sends exactly what the first one sent
+        if text is None or key is None:
+            key = key or new_idempotency_key()
+            text = await self._remember(
+                d.id, text if text is not None else self._text(event, position, limit), key
+            )
         msg = Message(d.id, text, key, event, self.link(event), d.first_attempt_at)
         reply_to = PostRef(parent) if parent else None
         refitted = False
@@ -269,8 +266,8 @@ class Courier:
             )
             return fallback_text(event, limit)
 
-    async def _remember(self, delivery_id: int, text: str) -> str:
-        await self.write(lambda tx: tx.set_text(delivery_id, text))
+    async def _remember(self, delivery_id: int, text: str, key: str | None = None) -> str:
+        await self.write(lambda tx: tx.set_text(delivery_id, text, key))
         return text
 
     async def _settle_sent(self, delivery_id: int, remote_id: str | None) -> None:

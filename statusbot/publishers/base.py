@@ -64,7 +64,7 @@ class Message:
 
     delivery_id: int
     text: str
-    idempotency_key: str  # "statusbot:<instance>:<delivery id>": the same on every retry of it
+    idempotency_key: str  # "statusbot:<random>", made at the first attempt; every retry sends it
     event: Event
     link: str | None = None  # the incident (or maintenance) page, if the site has a URL
     first_attempt_at: datetime | None = None  # when this delivery was first tried, if ever

@@ -2,7 +2,7 @@
 
 The body (UTF-8 JSON, sent byte for byte as signed)::
 
-    {"id": 41, "idempotency_key": "statusbot:5e1f0c3a9b27:41", "event": "incident.updated",
+    {"id": 41, "idempotency_key": "statusbot:5e1f0c3a9b27d04c81f6a2e3", "event": "incident.updated",
      "event_id": 7, "at": "2026-11-22T07:10:00+00:00", "incident_id": 12, "maintenance_id": null,
      "text": "<rendered text>", "link": "https://status.example.com/incidents/12" | null,
      "payload": {<the event's payload>}, "reply_to": "<previous post id in this thread>" | null}

@@ -11,8 +11,6 @@ from statusbot.store import tables as t
 from statusbot.store.codec import unique
 from statusbot.store.errors import StoreError
 
-INSTANCE = "instance"  # meta row: see migrations/0004_instance.sql
-
 
 class TxBase:
     """Holds the connection of one transaction; write methods call ``_require_write`` first."""
@@ -70,11 +68,6 @@ class TxBase:
             ).all()
         )
         return {cid: found.get(cid) or cid for cid in wanted}
-
-    def instance_id(self) -> int:
-        """This database's random id (48 bits), made when it was created: idempotency keys
-        carry it, so two databases never send the same key."""
-        return self._meta(INSTANCE, 0)
 
     def _meta(self, name: str, default: int) -> int:
         value = self._conn.execute(

@@ -89,9 +89,11 @@ class DeliveriesMixin(TxBase):
             first_attempt_at=func.coalesce(c.first_attempt_at, to_ms(at)),
         )
 
-    def set_text(self, delivery_id: int, text: str) -> Delivery:
-        """Remember the text a claimed delivery is sent with (retries send it again)."""
-        return self._settle(delivery_id, (_D.SENDING.value,), text=text)
+    def set_text(self, delivery_id: int, text: str, idempotency_key: str | None = None) -> Delivery:
+        """Remember the text a claimed delivery is sent with, and on its first attempt its
+        idempotency key (retries send both again)."""
+        keys = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        return self._settle(delivery_id, (_D.SENDING.value,), text=text, **keys)
 
     def defer(self, delivery_id: int, until: datetime) -> Delivery:
         """Leave a pending delivery unclaimed until ``until`` (it still holds its thread back)."""

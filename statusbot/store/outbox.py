@@ -209,4 +209,5 @@ def delivery_of(row: Any) -> Delivery:
         error=row.error,
         first_attempt_at=opt_from_ms(row.first_attempt_at),
         text=row.text,
+        idempotency_key=row.idempotency_key,
     )

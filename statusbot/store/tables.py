@@ -221,6 +221,7 @@ delivery = Table(
     Column("error", Text),
     Column("first_attempt_at", Integer),
     Column("text", Text),
+    Column("idempotency_key", Text),
     UniqueConstraint("event_id", "channel"),
     Index("delivery_status", "status", "channel"),
     sqlite_strict=True,

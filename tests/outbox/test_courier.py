@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -153,10 +154,14 @@ async def test_transient_failures_retry_with_the_same_key_and_keep_the_order(sto
     await c.round()
     await c.round()  # backing off: nothing happens at the same instant
     with store.read() as tx:
-        instance = f"{tx.instance_id():x}"
-    assert channel.keys == [f"statusbot:{instance}:1"]
+        first = tx.deliveries()[0].idempotency_key
+    assert channel.keys == [first]
     await drain(c, clock)
-    assert channel.keys == [f"statusbot:{instance}:{n}" for n in (1, 1, 1, 2)]
+    with store.read() as tx:
+        stored = [d.idempotency_key for d in tx.deliveries()]
+    assert channel.keys == [stored[0], stored[0], stored[0], stored[1]]
+    assert stored[0] == first
+    assert stored[0] != stored[1]
     assert [p[1] for p in channel.posts] == [None, "100"]
 
 
@@ -305,9 +310,9 @@ async def test_a_channel_dead_for_two_simulated_hours_then_back_delivers_all_in_
         "#5 incident.resolved",
     ]
     with store.read() as tx:
-        key = f"statusbot:{tx.instance_id():x}:{{}}".format
-    retries = channel.keys[: channel.keys.index(key(2))]
-    assert set(retries) == {key(1)}, "the same key on every retry"
+        key = {d.id: d.idempotency_key for d in tx.deliveries()}
+    retries = channel.keys[: channel.keys.index(key[2])]
+    assert set(retries) == {key[1]}, "the same key on every retry"
 
 
 async def test_a_429_storm_is_waited_out_without_losing_the_order(store) -> None:
@@ -431,12 +436,15 @@ async def test_a_folded_reminder_carries_its_own_time(store) -> None:
 async def test_two_databases_posting_to_one_account_never_share_an_idempotency_key(
     tmp_path: Path,
 ) -> None:
-    """A reinstall (or a staging copy) starts its delivery ids at 1 again. Mastodon keeps keys
-    for an hour and answers a known key with the old post, so without a per-database part in
-    the key the second database's first post would silently be the first database's."""
+    """A reinstall, a staging copy or a restored backup numbers its deliveries from the same
+    start. Mastodon keeps keys for an hour and answers a known key with the old post, so with
+    keys made from delivery ids the second database's post would silently be the first's.
+    Here the second database is a copy of the first (as a staging copy is)."""
     clock = FakeClock(T0)
     server = MastodonServer(clock, "tok")
     _, stop = server.start_in_thread()
+    Store.open(f"sqlite:///{tmp_path}/old.db").close()
+    shutil.copyfile(tmp_path / "old.db", tmp_path / "new.db")
     try:
         for name in ("old", "new"):
             with Store.open(f"sqlite:///{tmp_path}/{name}.db") as store:

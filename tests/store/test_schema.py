@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from statusbot.model import Impact, OpenIncident
 from statusbot.store import Store, StoreError
 from statusbot.store.engine import APPLICATION_ID, migrations, statements
 from statusbot.store.tables import metadata
@@ -76,17 +77,23 @@ def test_migrations_apply_once_and_reopen_is_a_no_op(db_path: Path) -> None:
     con.close()
 
 
-def test_each_database_has_its_own_stable_instance_id(tmp_path: Path) -> None:
-    """Idempotency keys carry it: two databases never send the same key to one account."""
-    ids = []
-    for name in ("a", "b"):
-        for _ in range(2):  # stable across reopening
-            with Store.open(f"sqlite:///{tmp_path}/{name}.db") as store, store.read() as tx:
-                ids.append(tx.instance_id())
-    assert ids[0] == ids[1]
-    assert ids[2] == ids[3]
-    assert ids[0] != ids[2]
-    assert all(0 < i < 2**48 for i in ids)
+def test_upgrading_keeps_the_key_an_attempted_delivery_was_sent_with(db_path: Path) -> None:
+    """Before version 5 the key was statusbot:<delivery id>; a delivery whose outcome is
+    unknown must be retried with that key, or Mastodon posts it twice."""
+    with Store.open(f"sqlite:///{db_path}") as store, store.write() as tx:
+        opened = OpenIncident("Down", Impact.MAJOR, ("api",), "x", T0, auto=True)
+        tx.apply(opened, ["mastodon", "x"])
+        first = tx.deliveries()[0]
+        tx.mark_sending(first.id, T0)
+        tx.mark_failed(first.id, "timeout", T0)
+    con = sqlite3.connect(db_path)  # as a version 4 database has it: no key column
+    con.execute("ALTER TABLE delivery DROP COLUMN idempotency_key")
+    con.execute("PRAGMA user_version = 4")
+    con.commit()
+    con.close()
+    with Store.open(f"sqlite:///{db_path}") as store, store.read() as tx:
+        keys = [d.idempotency_key for d in tx.deliveries()]
+    assert keys == [f"statusbot:{first.id}", None]  # the other one gets a new key when tried
 
 
 def test_pragmas_in_effect(store: Store) -> None:
