@@ -254,8 +254,8 @@ class IncidentsMixin(OutboxMixin):
     def ack_incident(self, incident_id: int, at: datetime) -> Incident:
         """An operator vouches for an incident: channels with ``require_ack`` may post it now.
 
-        Its deliveries still waiting are made due at once. Acknowledging twice keeps the first
-        time."""
+        Its deliveries still waiting are made due at once, except a storm update's, which keeps
+        gathering the storm. Acknowledging twice keeps the first time."""
         self._require_write()
         inc = self._incident_or_fail(incident_id)
         if inc.acked_at is None:
@@ -263,7 +263,13 @@ class IncidentsMixin(OutboxMixin):
                 update(t.incident).where(t.incident.c.id == inc.id).values(acked_at=to_ms(at))
             )
         d, e = t.delivery.c, t.event.c
-        waiting = select(e.id).where(e.incident_id == inc.id).scalar_subquery()
+        waiting = (
+            select(e.id)
+            .where(
+                e.incident_id == inc.id, func.json_extract(e.payload, f"$.{GATHERING}").is_(None)
+            )
+            .scalar_subquery()
+        )
         self._conn.execute(
             update(t.delivery)
             .where(d.event_id.in_(waiting), d.status == DeliveryStatus.PENDING.value)

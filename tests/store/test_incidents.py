@@ -427,3 +427,18 @@ def test_a_fold_does_not_pass_one_channels_wait_to_another(store: Store) -> None
         waits = {d.channel: d.next_attempt_at for d in tx.deliveries()}
     assert event.kind is EventKind.INCIDENT_OPENED  # folded
     assert waits == {"m": T0 + timedelta(minutes=15), "w": None}
+
+
+def test_an_acknowledgement_does_not_end_a_storm_updates_gathering(store: Store) -> None:
+    """The operator acknowledges after the opening went out and while a storm update gathers:
+    what is still waiting for the ack goes, the storm update keeps gathering."""
+    inc = _open(store, auto=True)
+    _send_due(store, T0)
+    with store.write(durable=True) as tx:
+        tx.apply(_gathering_join(T0 + timedelta(seconds=20), "db", "API and DB."), CHANNELS)
+        tx.ack_incident(inc.id, T0 + timedelta(seconds=25))
+        tx.apply(_gathering_join(T0 + timedelta(seconds=40), "web", "API, DB and web."), CHANNELS)
+    assert _send_due(store, T0 + timedelta(seconds=30)) == []
+    assert _send_due(store, T0 + timedelta(seconds=50)) == [2, 2]
+    with store.read() as tx:
+        assert tx.events()[1].payload["message"] == "API, DB and web."
