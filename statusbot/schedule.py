@@ -94,17 +94,12 @@ class Slots:
     """The checks of each slot, and the one scheduler job that starts them."""
 
     def __init__(self) -> None:
-        self._checks: dict[str, tuple[ResolvedCheck, ...]] = {}  # job id → its checks
-        self._rhythms: dict[str, Rhythm] = {}  # job id → its rhythm
+        self._slots: dict[str, tuple[Rhythm, tuple[ResolvedCheck, ...]]] = {}  # by job id
         self._rhythm_of: dict[str, Rhythm] = {}  # check id → its rhythm
-
-    def __len__(self) -> int:
-        return len(self._checks)
 
     def get(self, job_id: str) -> tuple[Rhythm, tuple[ResolvedCheck, ...]] | None:
         """The rhythm and checks of a slot job, or None for any other job."""
-        checks = self._checks.get(job_id)
-        return None if checks is None else (self._rhythms[job_id], checks)
+        return self._slots.get(job_id)
 
     def rhythm_of(self, check_id: str) -> Rhythm | None:
         return self._rhythm_of.get(check_id)
@@ -133,12 +128,12 @@ class Slots:
                 check.id, check.interval, slot_for(check.interval, per_interval[check.interval])
             )
             members[rhythm].append(check)
-        new = {rhythm.job_id: rhythm for rhythm in members}
-        for job_id in self._checks.keys() - new.keys():
+        slots = {r.job_id: (r, tuple(cs)) for r, cs in members.items()}
+        for job_id in self._slots.keys() - slots.keys():
             with contextlib.suppress(JobLookupError):  # already gone (the scheduler stopped)
                 scheduler.remove_job(job_id)
-        for job_id, rhythm in new.items():
-            if job_id in self._checks:
+        for job_id, (rhythm, _) in slots.items():
+            if job_id in self._slots:
                 continue
             interval = rhythm.interval_us / _US
             scheduler.add_job(
@@ -154,6 +149,5 @@ class Slots:
                 misfire_grace_time=max(1, int(interval / 2)),
                 replace_existing=True,
             )
-        self._checks = {r.job_id: tuple(cs) for r, cs in members.items()}
-        self._rhythms = new
+        self._slots = slots
         self._rhythm_of = {c.id: r for r, cs in members.items() for c in cs}

@@ -123,9 +123,9 @@ class IncidentsMixin(OutboxMixin):
         if row is None or change.fold_into is None:
             return False
         payload = loads(row.payload)
-        if payload.get(GATHERING) and not change.gather:
+        gathering = bool(payload.get(GATHERING))
+        if gathering and not change.gather:
             return False  # a held storm update takes only more of the storm, never a narrower one
-        gathering = bool(change.gather and payload.get(GATHERING))
         if row.kind != change.fold_into.value and not gathering:
             return False
         if payload.get("author") != author(True):

@@ -78,7 +78,7 @@ def test_migrations_apply_once_and_reopen_is_a_no_op(db_path: Path) -> None:
 
 
 def test_upgrading_keeps_the_key_an_attempted_delivery_was_sent_with(db_path: Path) -> None:
-    """Before version 5 the key was statusbot:<delivery id>; a delivery whose outcome is
+    """Before version 4 the key was statusbot:<delivery id>; a delivery whose outcome is
     unknown must be retried with that key, or Mastodon posts it twice."""
     with Store.open(f"sqlite:///{db_path}") as store, store.write() as tx:
         opened = OpenIncident("Down", Impact.MAJOR, ("api",), "x", T0, auto=True)
@@ -86,9 +86,9 @@ def test_upgrading_keeps_the_key_an_attempted_delivery_was_sent_with(db_path: Pa
         first = tx.deliveries()[0]
         tx.mark_sending(first.id, T0)
         tx.mark_failed(first.id, "timeout", T0)
-    con = sqlite3.connect(db_path)  # as a version 4 database has it: no key column
+    con = sqlite3.connect(db_path)  # as a version 3 database has it: no key column
     con.execute("ALTER TABLE delivery DROP COLUMN idempotency_key")
-    con.execute("PRAGMA user_version = 4")
+    con.execute("PRAGMA user_version = 3")
     con.commit()
     con.close()
     with Store.open(f"sqlite:///{db_path}") as store, store.read() as tx:
