@@ -31,11 +31,13 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -44,7 +46,16 @@ from statusbot.page import api, feed, html, snapshot
 from statusbot.page.snapshot import Snapshot
 from statusbot.store import Store
 
-__all__ = ["ASSETS", "BuildStats", "build", "render_all", "serve_app", "write_atomic"]
+__all__ = [
+    "ASSETS",
+    "BuildStats",
+    "FileSource",
+    "build",
+    "render_all",
+    "serve_app",
+    "sources",
+    "write_atomic",
+]
 
 ASSETS = ("assets/style.css", "assets/favicon.svg")
 """Static files copied from ``statusbot/data/page/`` (or the operator's ``templates_dir/page/``)."""
@@ -60,6 +71,7 @@ CONTENT_TYPES = {
 CACHE_SECONDS = {".json": 30, ".atom": 30, ".html": 60}
 OTHER_CACHE_SECONDS = 300
 COMPARE_BLOCK = 256 * 1024
+WRITE_BUFFER = 64 * 1024
 JSON_SPLIT_DEPTH = 4  # document → incidents → incident → updates → (each update: one C call)
 
 
@@ -74,26 +86,50 @@ class BuildStats:
     output_dir: Path
 
 
-def render_all(snap: Snapshot, templates_dir: Path | None) -> dict[str, bytes]:
-    """Every file of the site by path relative to its root (pure: no writes)."""
-    out = html.pages(snap, templates_dir)
+FileSource = Callable[[], Iterator[bytes]]
+"""A file of the site not rendered yet: each call renders it anew, in UTF-8 pieces."""
+
+
+def sources(snap: Snapshot, templates_dir: Path | None) -> dict[str, FileSource]:
+    """Every file of the site by path relative to its root, rendered only when called.
+
+    :func:`build` writes each piece as it comes, so no file is ever whole in memory: held
+    whole, the front page (1.4 MB at 100 components, 14 MB at 1,000) and the JSON documents
+    were most of a build's peak."""
+    pages = html.page_sources(snap, templates_dir)
+    out: dict[str, FileSource] = {path: partial(_encoded, page) for path, page in pages.items()}
     for path, doc in api.documents(snap).items():
-        out[path] = json_bytes(doc)
-    out["feed.atom"] = feed.atom(snap).encode()
+        out[path] = partial(_json_chunks, doc)
+    out["feed.atom"] = partial(_encoded, partial(feed.atom, snap))
     for path in ASSETS:
-        out[path] = _asset(path, templates_dir)
+        out[path] = partial(_asset, path, templates_dir)
     return out
 
 
+def render_all(snap: Snapshot, templates_dir: Path | None) -> dict[str, bytes]:
+    """Every file of the site by path relative to its root, whole (pure: no writes)."""
+    return {path: b"".join(source()) for path, source in sources(snap, templates_dir).items()}
+
+
 def json_bytes(doc: object) -> bytes:
-    """``doc`` as compact JSON (as Statuspage serves it) and a newline, in UTF-8.
+    """``doc`` as compact JSON (as Statuspage serves it) and a newline, in UTF-8."""
+    return b"".join(_json_chunks(doc))
+
+
+def _json_chunks(doc: object) -> Iterator[bytes]:
+    """``json_bytes(doc)`` in pieces.
 
     json's C encoder does the work (``indent=`` would fall back to the pure-Python one: after a
     200-component storm the 8 MB incident documents took 4.7 s and a 60 MB peak that way), but
     never on a whole document at once: one call holds the GIL throughout, and for a 5 MB
     document that stopped the event loop for 50 ms. Containers down to ``JSON_SPLIT_DEPTH``
     levels are written here, so each C call encodes one incident update or component."""
-    return html.utf8(itertools.chain(_json_pieces(doc, JSON_SPLIT_DEPTH), "\n"))
+    return _encoded(partial(itertools.chain, _json_pieces(doc, JSON_SPLIT_DEPTH), "\n"))
+
+
+def _encoded(render: Callable[[], Iterable[str]]) -> Iterator[bytes]:
+    """The pieces of ``render()`` in UTF-8, a piece at a time."""
+    return (piece.encode() for piece in render())
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -122,13 +158,13 @@ def build(store: Store, config: Config, now: datetime) -> BuildStats:
     """Regenerate the site from the store into ``site.output_dir``."""
     started = time.perf_counter()
     templates = config.resolve(config.templates_dir) if config.templates_dir else None
-    files = render_all(snapshot.take(store, config, now), templates)
+    files = sources(snapshot.take(store, config, now), templates)
     root = config.resolve(config.site.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     written = 0
     # Pages before the documents that link to them, the front page last.
     for path in sorted(files, key=_write_order):
-        written += write_atomic(root / path, files[path])
+        written += write_atomic(root / path, files[path]())
     return BuildStats(
         files=len(files),
         written=written,
@@ -138,39 +174,52 @@ def build(store: Store, config: Config, now: datetime) -> BuildStats:
     )
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Replace ``path`` with ``data`` atomically; False (and nothing written) when equal."""
-    try:
-        if _same_content(path, data):
-            return False
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> bool:
+    """Replace ``path`` with ``data`` (bytes, or pieces written as they come) atomically;
+    False, and the file left alone (its mtime and ETag too), when the content is the same.
+
+    The new content goes to a temporary file in the same folder first, and is compared with the
+    old file there, a block at a time: neither is ever whole in memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    replaced = False
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "w+b", buffering=WRITE_BUFFER) as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                for piece in data:
+                    f.write(piece)
             f.flush()
+            if _same_as(f, path):
+                return False
             os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; the web server must read it
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        replaced = True
+    finally:
+        if not replaced:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     _fsync_dir(path.parent)
     return True
 
 
-def _same_content(path: Path, data: bytes) -> bool:
-    """Whether ``path`` holds exactly ``data``, read a block at a time (the front page at 1,000
-    components is 14 MB: a second copy of it in memory only to compare was the build's peak)."""
-    with path.open("rb") as f:
-        if os.fstat(f.fileno()).st_size != len(data):
+def _same_as(new: BinaryIO, path: Path) -> bool:
+    """Whether the file ``path`` holds exactly what ``new`` (open, flushed) holds."""
+    try:
+        old = path.open("rb")
+    except FileNotFoundError:
+        return False
+    with old:
+        size = os.fstat(new.fileno()).st_size
+        if os.fstat(old.fileno()).st_size != size:
             return False
-        for start in range(0, len(data), COMPARE_BLOCK):
-            if f.read(COMPARE_BLOCK) != data[start : start + COMPARE_BLOCK]:
+        new.seek(0)
+        while block := old.read(COMPARE_BLOCK):
+            if new.read(COMPARE_BLOCK) != block:
                 return False
-        return f.read(1) == b""
+        return new.read(1) == b""
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -195,12 +244,13 @@ def _write_order(path: str) -> tuple[int, str]:
     return rank, path
 
 
-def _asset(path: str, templates_dir: Path | None) -> bytes:
+def _asset(path: str, templates_dir: Path | None) -> Iterator[bytes]:
     if templates_dir is not None:
         override = templates_dir / html.PAGE_DIR / path
         if override.is_file():
-            return override.read_bytes()
-    return (resources.files("statusbot") / "data" / html.PAGE_DIR / path).read_bytes()
+            yield override.read_bytes()
+            return
+    yield (resources.files("statusbot") / "data" / html.PAGE_DIR / path).read_bytes()
 
 
 # --- serving ------------------------------------------------------------------------------
