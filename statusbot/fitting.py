@@ -156,7 +156,7 @@ def _longest(attempt: Callable[[int], str | None], cuts: list[int]) -> str | Non
 
 def _grapheme_ends(text: str) -> list[int]:
     """Offsets in ``text`` where a grapheme cluster ends, ascending."""
-    import grapheme  # type: ignore[import-untyped]  # noqa: PLC0415 - see the imports
+    import grapheme  # noqa: PLC0415 - see the imports
 
     ends, pos = [], 0
     for size in grapheme.grapheme_lengths(text):

@@ -246,15 +246,21 @@ class _Builder:
             for c in components:
                 new = c["status"] if incident.is_open else during
                 new = "operational" if u.phase is Phase.RESOLVED else new
-                key = (c["id"], old[c["id"]], new)
-                entry = self._affected.get(key)
+                shared = (c["id"], old[c["id"]], new)
+                entry = self._affected.get(shared)
                 if entry is None:
-                    entry = self._affected[key] = _affected(c, *key[1:])
+                    entry = self._affected[shared] = _affected(c, *shared[1:])
                 affected.append(entry)
                 old[c["id"]] = new
-            key = sid("update", u.id)
             updates.append(
-                _update(key, u.phase.value, u.message, u.at, incident_id=iid, affected=affected)
+                _update(
+                    sid("update", u.id),
+                    u.phase.value,
+                    u.message,
+                    u.at,
+                    incident_id=iid,
+                    affected=affected,
+                )
             )
         monitoring = next((u.at for u in incident.updates if u.phase is Phase.MONITORING), None)
         last = max([incident.opened_at, *(u.at for u in incident.updates)])
