@@ -48,7 +48,9 @@ class ConfigError(Exception):
 
 class Model(BaseModel):
     # hide_input_in_errors: a str(ValidationError) must never carry a header value or token.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True
+    )
 
 
 class Site(Model):

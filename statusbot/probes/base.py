@@ -22,7 +22,7 @@ from statusbot.values import Duration
 class CheckBase(BaseModel):
     """Fields every check has. ``interval``/``timeout`` None means "use defaults"."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str | None = Field(
         default=None,

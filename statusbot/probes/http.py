@@ -68,7 +68,7 @@ def _compile_regex(value: object) -> object:
 class JsonExpect(BaseModel):
     """The JSON value at ``path`` must equal ``equals`` (true ≠ 1; 1 = 1.0)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str = Field(description='Where to look, e.g. "status" or "checks[0].state".')
     equals: Any = Field(description="The expected JSON value (string, number, bool, null, …).")
@@ -83,7 +83,7 @@ class JsonExpect(BaseModel):
 class HttpExpect(BaseModel):
     """What a healthy answer looks like. Everything given must hold."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         default=None, min_length=1, description="Accepted status codes; default: any 2xx."

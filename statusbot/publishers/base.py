@@ -25,7 +25,9 @@ from statusbot.values import Duration
 class ChannelBase(BaseModel):
     """Settings every channel has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True
+    )
 
     enabled: bool = Field(True, description="Send to this channel.")
     events: list[EventKind] | None = Field(
