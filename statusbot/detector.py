@@ -69,6 +69,8 @@ class _Check:
     def push(self, result: CheckResult, fail_after: int, recover_after: int) -> None:
         """Record one raw result and move the confirmed state if the streak allows it."""
         self.recent.append(result.state)
+        if result.state is State.UP and self.confirmed is State.UP:
+            return  # the steady state: nothing can move (an UP result ends any bad streak)
         if result.state is not State.UP:
             self.bad_reason, self.bad_at = result.reason, result.at
         recent = list(self.recent)
@@ -95,6 +97,9 @@ class _Component:
     raw: State = State.UNKNOWN
     changes: deque[datetime] = field(default_factory=deque)  # times of raw changes
     flapping: bool = False
+    # (combined state of the checks, whether some are still unknown), kept until a check's
+    # confirmed state moves or the checks change: most results move nothing
+    combined: tuple[State, bool] | None = None
 
 
 def _history(policy: ComponentPolicy) -> deque[State]:
@@ -170,8 +175,18 @@ class Detector:
                 checks[check_id] = _Check(history, old.confirmed, old.bad_reason, old.bad_at)
         dropped = sorted(set(self._components) - set(policies))
         self._components = {cid: self._components.get(cid) or _Component() for cid in policies}
+        for comp in self._components.values():
+            comp.combined = None  # its checks may have changed
         self._policies, self._owner, self._checks = dict(policies), owner, checks
         return dropped
+
+    def _combine(self, policy: ComponentPolicy) -> tuple[State, bool]:
+        """The component's raw state from its checks' confirmed ones, and whether any of those
+        is still unknown."""
+        confirmed = [self._checks[c].confirmed for c in policy.checks]
+        known = [s for s in confirmed if s is not State.UNKNOWN]
+        raw = State.UNKNOWN if not known else (worst if policy.combine == "worst" else best)(known)
+        return raw, len(known) < len(confirmed)
 
     def feed(self, result: CheckResult) -> Transition | None:
         """Take one result; return a Transition when the published component state changes.
@@ -182,11 +197,12 @@ class Detector:
         if component_id is None:
             return None
         policy, comp = self._policies[component_id], self._components[component_id]
-        self._checks[result.check_id].push(result, policy.fail_after, policy.recover_after)
-
-        confirmed = [self._checks[c].confirmed for c in policy.checks]
-        known = [s for s in confirmed if s is not State.UNKNOWN]
-        raw = State.UNKNOWN if not known else (worst if policy.combine == "worst" else best)(known)
+        check = self._checks[result.check_id]
+        before = check.confirmed
+        check.push(result, policy.fail_after, policy.recover_after)
+        if comp.combined is None or check.confirmed is not before:
+            comp.combined = self._combine(policy)
+        raw, partly_known = comp.combined
         if raw != comp.raw:
             if comp.raw is not State.UNKNOWN:  # becoming known for the first time is no flap
                 comp.changes.append(result.at)
@@ -197,7 +213,7 @@ class Detector:
 
         old = comp.published
         target = raw
-        if comp.seeded and len(known) < len(confirmed):
+        if comp.seeded and partly_known:
             proven_worse = policy.combine == "worst" and raw.severity > old.severity
             target = raw if proven_worse else old
         else:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statusbot.detector import ComponentPolicy, Detector
 from statusbot.model import CheckResult, State, Transition
@@ -276,3 +278,59 @@ def test_reconfigure_keeps_counters():
 def test_check_in_two_components_is_rejected():
     with pytest.raises(ValueError, match="'a'"):
         Detector({"api": ComponentPolicy(checks=("a",)), "db": ComponentPolicy(checks=("a",))})
+
+
+class _Recomputing(Detector):
+    """The detector without its shortcut: every result recombines the component's checks."""
+
+    def feed(self, result: CheckResult) -> Transition | None:
+        for comp in self._components.values():
+            comp.combined = None
+        return super().feed(result)
+
+
+LAYOUTS = (  # the checks a..d over components, before and after a reload
+    {"api": ("a", "b"), "db": ("c",)},
+    {"api": ("a",), "db": ("b", "c", "d")},
+    {"api": ("a", "b", "c", "d")},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(
+                st.sampled_from("abcd"), st.sampled_from((UP, UP, DEGRADED, DOWN)), st.booleans()
+            ),
+            st.tuples(st.just("reload"), st.integers(0, len(LAYOUTS) - 1), st.booleans()),
+        ),
+        max_size=80,
+    ),
+    combine=st.sampled_from(("worst", "best")),
+    seed=st.sampled_from((None, UP, DOWN)),
+)
+def test_keeping_the_combined_state_changes_no_answer(
+    steps: list[tuple[str, object, bool]], combine: str, seed: State | None
+) -> None:
+    """Steady results move nothing, so the detector keeps each component's combined state
+    until a check's confirmed state moves or a reload changes the checks. Fed the same results
+    and reloads, it answers exactly as one that recombines on every result."""
+
+    def policies(layout: int) -> dict[str, ComponentPolicy]:
+        return {
+            cid: ComponentPolicy(checks=checks, combine=combine, flap_threshold=3)  # type: ignore[arg-type]
+            for cid, checks in LAYOUTS[layout].items()
+        }
+
+    initial = {"api": seed, "db": seed} if seed else None
+    fast, slow = Detector(policies(0), initial), _Recomputing(policies(0), initial)
+    t = 0.0
+    for check, what, later in steps:
+        if check == "reload":
+            assert fast.reconfigure(policies(int(what))) == slow.reconfigure(policies(int(what)))  # type: ignore[call-overload]
+            continue
+        t += 30 if later else 1
+        r = result(t, check, what)  # type: ignore[arg-type]
+        assert fast.feed(r) == slow.feed(r)
+        assert fast.states() == slow.states()
