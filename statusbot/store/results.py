@@ -7,12 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert
 
 from statusbot.model import CheckResult, State
 from statusbot.store import tables as t
 from statusbot.store.base import TxBase
 from statusbot.store.codec import CODE_STATES, STATE_CODES, from_ms, to_ms
+
+# SQLite's "INSERT OR REPLACE INTO result (check_id, ts, state, latency_ms, reason) VALUES
+# (?, ?, ?, ?, ?)", compiled once: rows are tuples in the table's column order
+_RECORD = str(insert(t.result).prefix_with("OR REPLACE").compile(dialect=sqlite.dialect()))
 
 
 class ResultsMixin(TxBase):
@@ -28,16 +33,18 @@ class ResultsMixin(TxBase):
             return
         ids = self._check_ids({r.check_id: r.component_id for r in results})
         rows = [
-            {
-                "check_id": ids[r.check_id],
-                "ts": to_ms(r.at),
-                "state": STATE_CODES[r.state],
-                "latency_ms": None if r.latency is None else round(r.latency * 1000),
-                "reason": None if r.state is State.UP or not r.reason else r.reason,
-            }
+            (
+                ids[r.check_id],
+                to_ms(r.at),
+                STATE_CODES[r.state],
+                None if r.latency is None else round(r.latency * 1000),
+                None if r.state is State.UP or not r.reason else r.reason,
+            )
             for r in results
         ]
-        self._conn.execute(insert(t.result).prefix_with("OR REPLACE"), rows)
+        # the driver's executemany: SQLAlchemy's per-row parameter processing cost 30 µs a row,
+        # and every check's result comes through here (1,000 checks every 5 s: 200 rows a second)
+        self._conn.exec_driver_sql(_RECORD, rows)
 
     def _check_ids(self, components: Mapping[str, str]) -> dict[str, int]:
         """Integer ids for check keys, creating missing ones; follows a check to a new component.
