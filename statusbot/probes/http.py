@@ -210,17 +210,19 @@ async def probe(spec: HttpCheck, ctx: ProbeContext) -> Outcome:
 
 def judge(spec: HttpCheck, status: int, body: str, latency: float) -> Outcome:
     """Compare one answer with ``spec.expect`` and ``spec.degraded_after``."""
-    expect, url = spec.expect, redact_url(spec.url)
+    expect = spec.expect
     problem: str | None = None
     if not expect.status_ok(status):
+        url = redact_url(spec.url)
         problem = f"HTTP {status} from {url} (expected {expect.describe_status()})"
     elif expect.body_contains is not None and expect.body_contains not in body:
+        url = redact_url(spec.url)
         problem = f"HTTP {status} from {url} but the body lacks {_short(expect.body_contains)}"
     elif expect.body_regex is not None and not expect.body_regex.search(body):
-        pattern = expect.body_regex.pattern
+        url, pattern = redact_url(spec.url), expect.body_regex.pattern
         problem = f"HTTP {status} from {url} but the body does not match /{pattern}/"
     elif expect.json_ is not None:
-        problem = _json_problem(expect.json_, body, url)
+        problem = _json_problem(expect.json_, body, spec.url)
     if problem is not None:
         return Outcome.down(problem, latency)
     limit = spec.degraded_after.total_seconds() if spec.degraded_after is not None else None
@@ -270,16 +272,18 @@ def _decode(raw: bytes, charset: str | None) -> str:
 
 
 def _json_problem(rule: JsonExpect, body: str, url: str) -> str | None:
+    """What is wrong with the JSON ``body``, naming ``url`` (redacted here: most answers are
+    fine, and redacting costs as much as the rest of judging), or None."""
     try:
         document = json.loads(body)
     except ValueError:
-        return f"response from {url} is not JSON"
+        return f"response from {redact_url(url)} is not JSON"
     found = _lookup(document, parse_json_path(rule.path))
     if found is _MISSING:
-        return f"JSON {rule.path} not found in response from {url}"
+        return f"JSON {rule.path} not found in response from {redact_url(url)}"
     if not json_equal(found, rule.equals):
         return (
-            f"JSON {rule.path} is {_short(json.dumps(found))} from {url} "
+            f"JSON {rule.path} is {_short(json.dumps(found))} from {redact_url(url)} "
             f"(expected {_short(json.dumps(rule.equals))})"
         )
     return None
