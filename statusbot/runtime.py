@@ -37,7 +37,7 @@ from statusbot.metrics import Metrics, snapshot_from
 from statusbot.metrics import Snapshot as MetricsSnapshot
 from statusbot.model import CheckResult, Clock, DeliveryStatus, State, utcnow
 from statusbot.outbox import Courier, first_of
-from statusbot.pipeline import Pipeline
+from statusbot.pipeline import Pipeline, policies
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
@@ -58,7 +58,8 @@ PAGE_MIN_GAP = 2.0  # seconds at least between two rebuilds
 PAGE_COST_SHARE = 5  # …and at least this many times as long as the last rebuild took
 DRAIN = 10.0  # seconds in-flight deliveries get to finish when the daemon stops
 BATCH_WINDOW = 0.05  # seconds results wait to share one store transaction
-CALM_WINDOW = 0.5  # …and how long they may wait while every one is an UP after an UP
+CALM_WINDOW = 0.5  # …and how long while all are UP results of checks confirmed UP
+SETTLED_CAP = 1000  # UP results in a row counted at most
 SWITCH_INTERVAL = 0.0001  # seconds (Python's default: 0.005), see run()
 GC_OLDER_EVERY = 20  # collections of a generation per one of the next (Python's default: 10)
 LATE = 1.0  # seconds after its planned time that make a run "late" (counted and logged)
@@ -128,6 +129,11 @@ def give_back_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
+def _settled_after(config: Config) -> dict[str, int]:
+    """Component id → the UP results in a row that confirm one of its checks UP."""
+    return {cid: policy.recover_after for cid, policy in policies(config).items()}
+
+
 def make_session(limit: int = 256) -> aiohttp.ClientSession:
     """One session for every HTTP check: a fresh connection per check (what tests connect)."""
     connector = aiohttp.TCPConnector(force_close=True, limit=limit, enable_cleanup_closed=True)
@@ -183,7 +189,8 @@ class Daemon:
         self.stats = SchedulerStats()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusbot-writer")
         self._queue: asyncio.Queue[CheckResult] = asyncio.Queue()
-        self._unsettled: set[str] = set()  # checks whose latest result was not UP
+        self._up_streak: dict[str, int] = {}  # check id → UP results in a row, lately
+        self._settled_after = _settled_after(config)
         self._news = asyncio.Event()  # a queued result may change something: write soon
         self._stop = asyncio.Event()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
@@ -416,6 +423,7 @@ class Daemon:
         self.heartbeat_tokens = {
             c.spec.ping_key(): c.id for c in checks if isinstance(c.spec, HeartbeatCheck)
         }
+        self._settled_after = _settled_after(self.config)
         now = self.clock()
         self.slots.plan(self._scheduler, checks, self._run_slot, now, keep=keep)
         for job_id, func, seconds, first in (
@@ -511,16 +519,16 @@ class Daemon:
 
     def _take(self, result: CheckResult) -> None:
         """Queue ``result`` for the store. One that may change something goes out within
-        BATCH_WINDOW; an UP after an UP changes nothing and may wait up to CALM_WINDOW. An UP
-        after a failure may end an outage, and the canary's answer may be what one waits for."""
+        BATCH_WINDOW; an UP result of a check already confirmed UP changes nothing and may wait
+        up to CALM_WINDOW. Any other result may open, end or first confirm a state, and the
+        canary's answer may be what an outage waits for."""
         self._queue.put_nowait(result)
-        if result.state is State.UP:
-            if result.check_id in self._unsettled or result.check_id == "canary":
-                self._news.set()
-            self._unsettled.discard(result.check_id)
-        else:
-            self._unsettled.add(result.check_id)
+        streak = self._up_streak.get(result.check_id, 0) if result.state is State.UP else -1
+        # confirmed UP already (recover_after UP results in a row): this one moves nothing
+        settled = streak >= self._settled_after.get(result.component_id, 1)
+        if not settled or result.check_id == "canary":
             self._news.set()
+        self._up_streak[result.check_id] = min(streak + 1, SETTLED_CAP)
 
     def _nudge_canary(self) -> None:
         """A check just failed: ask the canary now, so an outage is not held back waiting for
