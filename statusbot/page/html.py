@@ -5,18 +5,17 @@ then in the packaged ``statusbot/data/page/`` (``base``, ``macros``, ``index``, 
 ``history``, ``maintenance``, and ``bar``: one day of a component's bar). Everything is
 HTML-escaped (``autoescape``) and undefined variables are errors (``StrictUndefined``). Pages
 link each other, the stylesheet, the favicon and the feed by relative URLs (``root`` is ``""``
-or ``"../"``), so the folder can be served under any prefix. Pure: :func:`pages` reads nothing
-but the snapshot and the templates.
+or ``"../"``), so the folder can be served under any prefix. Pure: :func:`page_sources` reads
+nothing but the snapshot and the templates.
 
-Pages come out as UTF-8 bytes, encoded piece by piece as the template produces them: at 1,000
-components the front page is 14 MB, and as one ``str`` (two bytes a character, since it is not
-all ASCII) beside its encoding it took a page build's peak past 60 MB. Each bar, likewise, is
-put together only when the template reaches its component.
+Pages come out piece by piece as the template produces them, and a build writes each piece as
+it comes: at 1,000 components the front page is 14 MB, and as one ``str`` (two bytes a
+character, since it is not all ASCII) beside its encoding it took a page build's peak past
+60 MB. Each bar, likewise, is put together only when the template reaches its component.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,9 +47,7 @@ __all__ = [
     "environment",
     "history_path",
     "page_sources",
-    "pages",
     "percent",
-    "utf8",
 ]
 
 PAGE_DIR = "page"
@@ -135,11 +132,6 @@ def environment(templates_dir: Path | None) -> Environment:
     return env
 
 
-def pages(snap: Snapshot, templates_dir: Path | None) -> dict[str, bytes]:
-    """Every HTML page of ``snap`` (UTF-8) by path relative to the site root."""
-    return {path: utf8(render()) for path, render in page_sources(snap, templates_dir).items()}
-
-
 def page_sources(snap: Snapshot, templates_dir: Path | None) -> dict[str, PageSource]:
     """Every HTML page of ``snap`` by path, not rendered yet: calling the value renders the page
     piece by piece, so a build can write each piece as it comes (the front page at 100
@@ -222,15 +214,6 @@ def page_sources(snap: Snapshot, templates_dir: Path | None) -> dict[str, PageSo
             count=len(chunks),
         )
     return out
-
-
-def utf8(pieces: Iterable[str]) -> bytes:
-    """``"".join(pieces).encode()`` without the whole text as one ``str`` (for a 14 MB page,
-    not all ASCII, that ``str`` alone is 28 MB)."""
-    out = io.BytesIO()
-    for piece in pieces:
-        out.write(piece.encode())
-    return out.getvalue()
 
 
 def history_path(number: int) -> str:

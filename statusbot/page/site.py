@@ -185,11 +185,8 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> bool:
     replaced = False
     try:
         with os.fdopen(fd, "w+b", buffering=WRITE_BUFFER) as f:
-            if isinstance(data, bytes):
-                f.write(data)
-            else:
-                for piece in data:
-                    f.write(piece)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                f.write(piece)
             f.flush()
             if _same_as(f, path):
                 return False

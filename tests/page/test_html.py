@@ -25,7 +25,7 @@ from statusbot.model import (
     State,
     UpdateIncident,
 )
-from statusbot.page import html, snapshot
+from statusbot.page import html, site, snapshot
 from statusbot.pipeline import Pipeline
 from statusbot.store import Store
 
@@ -99,8 +99,9 @@ def filled(tmp_path: Path, tz: str = "Europe/Berlin", extra: str = "") -> tuple[
 
 
 def pages(snap: snapshot.Snapshot, templates: Path | None = None) -> dict[str, str]:
-    """``html.pages`` as text; every page must be valid UTF-8."""
-    return {path: data.decode() for path, data in html.pages(snap, templates).items()}
+    """The HTML pages ``site.render_all`` makes, as text; every page must be valid UTF-8."""
+    files = site.render_all(snap, templates)
+    return {path: data.decode() for path, data in files.items() if path.endswith(".html")}
 
 
 def render(tmp_path: Path, tz: str = "Europe/Berlin", templates: Path | None = None) -> dict:

@@ -172,8 +172,7 @@ def test_a_build_never_holds_a_whole_page(tmp_path: Path) -> None:
     config, store = filled(tmp_path, extra=f"templates_dir: {templates}\n")
     (templates / "page").mkdir(parents=True)
     (templates / "page/index.html.j2").write_text(
-        "{% for n in range(80000) %}<p>{{ n }} {{ site.title }} is fine, thanks.</p>\n"
-        "{% endfor %}"
+        "{% for n in range(80000) %}<p>{{ n }} {{ site.title }} is fine, thanks.</p>\n{% endfor %}"
     )
     site.build(store, config, NOW)  # compiles the templates, fills caches
     (tmp_path / "site/index.html").unlink()
