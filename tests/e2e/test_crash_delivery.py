@@ -2,7 +2,8 @@
 
 An incident with five announcements waits in the outbox; the daemon is started and SIGKILLed
 again and again — before a claim, between claim and send, while the server has created the
-status but not answered, after the answer but before it is recorded. In the end the Mastodon
+status but not answered, after the answer but before it is recorded. Every second kill waits
+for a claim, so kills between a claim and its record do not depend on luck. In the end the Mastodon
 test server holds exactly five statuses, one thread, in order (idempotency keys do the rest).
 """
 
@@ -21,6 +22,7 @@ import pytest
 
 from statusbot.model import DeliveryStatus
 from tests.e2e.conftest import read_store, wait_for
+from tests.faults.support import Db
 from tests.support.mastodon_server import MastodonServer
 
 TOKEN = "masto-token-crash-0123456789"
@@ -82,14 +84,31 @@ storage: {{url: "sqlite:///{tmp_path}/statusbot.db"}}
             tmp_path, lambda tx: all(d.status is DeliveryStatus.SENT for d in tx.deliveries())
         )
 
+    db = Db(tmp_path / "statusbot.db")
+
+    def attempts() -> dict[int, int]:
+        return dict(db.rows("SELECT id, attempts FROM delivery"))
+
+    def claimed_since(before: dict[int, int]) -> bool:
+        """A delivery was claimed by this start (not left "sending" by the last kill)."""
+        rows = db.rows("SELECT id, attempts FROM delivery WHERE status = 'sending'")
+        return any(n > before.get(i, 0) for i, n in rows)
+
     rng = random.Random(20261122)
     daemon = daemon_factory(config)
     kills = 0
     while kills < KILLS and not all_sent():
+        before = attempts()
         daemon.start()
-        time.sleep(rng.uniform(0.3, 1.5))  # the daemon itself decides when it posts
+        if kills % 2:  # aimed: between a claim and its record (the server answers in 0.15 s)
+            deadline = time.monotonic() + 3
+            while not claimed_since(before) and time.monotonic() < deadline:
+                time.sleep(0.002)
+        else:  # anywhere: the daemon itself decides when it posts
+            time.sleep(rng.uniform(0.3, 1.5))
         daemon.signal(signal.SIGKILL)
         kills += 1
+    db.close()
     daemon.start()
     wait_for("every delivery", all_sent, timeout=60)
     wait_for("the daemon to run", lambda: "statusbot running" in daemon.log_since_start())
