@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +21,13 @@ from statusbot.fitting import (
     x_counter,
 )
 from statusbot.publishers.base import Limit
+
+with warnings.catch_warnings():  # twitter-text-parser imports the deprecated pkg_resources
+    warnings.simplefilter("ignore", UserWarning)
+    from twitter_text import parse_tweet  # type: ignore[import-untyped]
+    from twitter_text.config import config as _twitter_config  # type: ignore[import-untyped]
+
+_X_OPTIONS = copy.deepcopy(_twitter_config["defaults"])
 
 LINK = "https://status.example.com/incidents/12.html"
 HEAD = "🔴 Investigating: Public API and Datenbank-Cluster 日本\n"
@@ -69,6 +78,61 @@ def test_x_counts_the_nfc_form() -> None:
     count = x_counter()
     assert count("e\u0301") == count("\u00e9") == 1
     assert count("a\udcffb") == 4  # a lone surrogate does not crash the count
+
+
+# Pieces that make twitter-text find (or nearly find) URLs in dotted runs.
+_DOTTY = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "ex-1",
+            "co",
+            "com",
+            "io",
+            ".",
+            ".",
+            ".",
+            "/",
+            " ",
+            "http://",
+            "https://",
+            "@",
+            "日",
+            "😷",
+            "(",
+            ")",
+            "?q=",
+            "~",
+            "_",
+            "t.co/x",
+        ]
+    ),
+    max_size=120,
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_DOTTY, st.integers(min_value=17, max_value=30))
+def test_x_count_of_a_long_dotted_run_is_never_below_twitter_texts(text: str, dots: int) -> None:
+    """Past the dot budget the count is a bound, not a parse: it may be higher than X's count
+    (the post is shortened more than needed), never lower (X would refuse the post)."""
+    hostile = f"{text} {'x.' * dots}com {text}"
+    exact = parse_tweet(unicodedata.normalize("NFC", hostile), _X_OPTIONS).weightedLength
+    assert x_counter()(hostile) >= exact
+
+
+def test_x_count_of_hostile_dotted_text_is_linear() -> None:
+    """twitter-text alone takes minutes on this (time grows with the square of the dots in a
+    run: "a." * 800 took 5.7 s); bounded, it takes milliseconds. Every character weighs 1, and
+    every dot may begin a URL of 23."""
+    assert x_counter()("a." * 5000) == 10_000 + 23 * 5000
+
+
+def test_x_fits_a_post_around_a_hostile_dotted_run() -> None:
+    limit = Limit(280, x_counter())
+    message = "The API is back. " + "a." * 3000 + " More soon."
+    post = fit(render, message, limit)
+    assert post == render("The API is back…")  # the dotted run does not fit, whatever it is
 
 
 def test_x_counter_never_mutates_the_library_default() -> None:
