@@ -124,9 +124,10 @@ def _x_at_most(text: str, options: dict[str, Any]) -> int:
         get_character_weight,
     )
 
-    scale = options["scale"]
-    total = sum(get_character_weight(char, options) for char in text)
-    return (total + options["transformed_url_length"] * scale * text.count(".")) // scale
+    scale: int = options["scale"]
+    url: int = options["transformed_url_length"]
+    total: int = sum(get_character_weight(char, options) for char in text)
+    return (total + url * scale * text.count(".")) // scale
 
 
 def fit(render: Callable[[str], str], message: str, limit: Limit) -> str:
