@@ -122,7 +122,11 @@ def floor_cost(
     target: str, cert: Path, *, rate: float, seconds: float, slot: float
 ) -> tuple[float, int]:
     """(CPU seconds, requests ok) of aiohttp alone, with nothing else running."""
-    proc = _floor_process(target, cert, rate=rate, seconds=seconds, slot=slot)
+    return _floor_result(_floor_process(target, cert, rate=rate, seconds=seconds, slot=slot))
+
+
+def _floor_result(proc: subprocess.Popen) -> tuple[float, int]:
+    """Wait for aiohttp alone to finish: (CPU seconds, requests ok) of its measured run."""
     out, _ = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"aiohttp alone failed (exit {proc.returncode})")
@@ -236,22 +240,19 @@ def statusbot_cost(
         )
         time.sleep(FLOOR_WARM_UP)
         p0, q0 = daemon.metrics(), daemon.cpu()
-        out, _ = floor.communicate()
+        floor_cpu, floor_ok = _floor_result(floor)
         q1, p1 = daemon.cpu(), daemon.metrics()
-        if floor.returncode:
-            raise SystemExit(f"aiohttp alone failed (exit {floor.returncode})")
         if not daemon.alive():
             raise SystemExit(f"the daemon died; see {daemon.log}")
     failures = sum(
         m1.get(k, 0) - m0.get(k, 0) for k in m1 if k.startswith("statusbot_check_failures_total")
     )
-    floor_cpu, floor_ok = out.split()
     return Measured(
         cpu=c1 - c0,
         runs=checks_done(m1) - checks_done(m0),
         failures=failures,
         paired=per_1000(q1 - q0, checks_done(p1) - checks_done(p0)),
-        paired_floor=per_1000(float(floor_cpu), int(floor_ok)),
+        paired_floor=per_1000(floor_cpu, floor_ok),
         target_cpu=n1 - n0,
     )
 

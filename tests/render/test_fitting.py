@@ -121,7 +121,7 @@ def test_x_count_of_a_long_dotted_run_is_never_below_twitter_texts(text: str, do
     assert x_counter()(hostile) >= exact
 
 
-def test_x_count_of_hostile_dotted_text_is_linear() -> None:
+def test_x_count_of_hostile_dotted_text_is_the_linear_bound() -> None:
     """twitter-text alone takes minutes on this (time grows with the square of the dots in a
     run: "a." * 800 took 5.7 s); bounded, it takes milliseconds. Every character weighs 1, and
     every dot may begin a URL of 23."""
