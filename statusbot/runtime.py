@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -41,6 +40,7 @@ from statusbot.pipeline import Pipeline, policies
 from statusbot.probes import run_check
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
 from statusbot.probes.heartbeat import HeartbeatCheck
+from statusbot.probes.http import make_session
 from statusbot.schedule import Slots
 from statusbot.service import Health, Notifier, result_gap, status_line, watchdog_interval
 from statusbot.store import OutboxStats, Store, Tx
@@ -132,16 +132,6 @@ def give_back_memory() -> None:
 def _settled_after(config: Config) -> dict[str, int]:
     """Component id → the UP results in a row that confirm one of its checks UP."""
     return {cid: policy.recover_after for cid, policy in policies(config).items()}
-
-
-def make_session(limit: int = 256) -> aiohttp.ClientSession:
-    """One session for every HTTP check: a fresh connection per check (what tests connect)."""
-    connector = aiohttp.TCPConnector(force_close=True, limit=limit, enable_cleanup_closed=True)
-    return aiohttp.ClientSession(
-        connector=connector,
-        headers={"User-Agent": "statusbot (+https://github.com/statusbot)"},
-        auto_decompress=True,
-    )
 
 
 def stored_pings(config: Config) -> dict[str, datetime]:

@@ -11,12 +11,18 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from http.cookies import BaseCookie, SimpleCookie
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp.typedefs import LooseCookies
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FilePath, field_validator
 from pydantic_core import PydanticCustomError
+from yarl import URL
 
 from statusbot.model import Outcome
 from statusbot.probes.base import CheckBase, ProbeContext
@@ -31,6 +37,55 @@ MAX_REDIRECTS = 10
 _NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
 _STEP = re.compile(r"(?P<dot>\.)?(?:(?P<key>[^.\[\]]+)|\[(?P<index>\d+)\])")
 _MISSING = object()
+_NO_URL = URL()
+USER_AGENT = "statusbot (+https://github.com/statusbot)"
+_RUN_JAR: ContextVar[aiohttp.CookieJar | None] = ContextVar("statusbot_run_jar", default=None)
+
+
+class RunCookies(aiohttp.DummyCookieJar):
+    """Cookies that live for one check run, as blackbox_exporter gives each probe a new jar.
+
+    A redirect chain within a run carries them (a "set a cookie, then come back" bounce
+    works), but no run sees another's: one check's login can never make another check pass,
+    and nothing piles up across thousands of targets. A run's jar exists only once a response
+    sets a cookie; ``one_run()`` scopes it to the current task.
+    """
+
+    def update_cookies(self, cookies: LooseCookies, response_url: URL = _NO_URL) -> None:
+        jar = _RUN_JAR.get()
+        if jar is None:
+            jar = aiohttp.CookieJar(unsafe=True)  # checks often name an IP address
+            _RUN_JAR.set(jar)
+        jar.update_cookies(cookies, response_url)
+
+    def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
+        aiohttp.abc.AbstractCookieJar.update_cookies_from_headers(self, headers, response_url)
+
+    def filter_cookies(self, request_url: URL) -> BaseCookie[str]:
+        jar = _RUN_JAR.get()
+        return SimpleCookie() if jar is None else jar.filter_cookies(request_url)
+
+
+@contextmanager
+def one_run() -> Iterator[None]:
+    """Within this block, cookies set by responses belong to this run alone."""
+    token = _RUN_JAR.set(None)
+    try:
+        yield
+    finally:
+        _RUN_JAR.reset(token)
+
+
+def make_session(limit: int = 256) -> aiohttp.ClientSession:
+    """One session for every HTTP check: a fresh connection per check (what tests connect),
+    and cookies only within one run (``RunCookies``)."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=limit, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=RunCookies(),
+        headers={"User-Agent": USER_AGENT},
+        auto_decompress=True,
+    )
 
 
 def parse_json_path(path: str) -> tuple[str | int, ...]:
@@ -154,7 +209,9 @@ class HttpCheck(CheckBase):
         default=None, description="PEM bundle to trust instead of the system CAs."
     )
     follow_redirects: bool = Field(
-        default=True, description=f"Follow redirects (at most {MAX_REDIRECTS})."
+        default=True,
+        description=f"Follow redirects (at most {MAX_REDIRECTS}). Cookies set on the way are "
+        "sent back within the same run, never kept for the next run or another check.",
     )
     max_body: int = Field(default=MIB, ge=0, description="Read at most this many body bytes.")
 
@@ -188,24 +245,29 @@ async def probe(spec: HttpCheck, ctx: ProbeContext) -> Outcome:
     """Send the request, read at most ``max_body`` bytes, judge; never raises for the target."""
     started = time.perf_counter()
     try:
-        async with ctx.session.request(
-            spec.method,
-            spec.url,
-            headers={name: value.reveal() for name, value in spec.headers.items()},
-            data=spec.body.encode() if spec.body is not None else None,
-            ssl=ctx.tls.get(spec.verify_tls, spec.ca_file),
-            allow_redirects=spec.follow_redirects,
-            max_redirects=MAX_REDIRECTS,
-            timeout=_NO_CLIENT_TIMEOUT,
-        ) as response:
-            raw = await _read_at_most(response, spec.max_body)
-            status, charset = response.status, response.charset
+        with one_run():
+            raw, status, charset = await _fetch(spec, ctx)
     except TimeoutError:
         raise  # the runner's deadline, not ours to describe
     except (aiohttp.ClientError, OSError) as exc:
         return Outcome.down(describe_error(exc, redact_url(spec.url)))
     latency = time.perf_counter() - started
     return judge(spec, status, _decode(raw, charset), latency)
+
+
+async def _fetch(spec: HttpCheck, ctx: ProbeContext) -> tuple[bytes, int, str | None]:
+    """The request of one run: (at most ``max_body`` bytes of body, status, charset)."""
+    async with ctx.session.request(
+        spec.method,
+        spec.url,
+        headers={name: value.reveal() for name, value in spec.headers.items()},
+        data=spec.body.encode() if spec.body is not None else None,
+        ssl=ctx.tls.get(spec.verify_tls, spec.ca_file),
+        allow_redirects=spec.follow_redirects,
+        max_redirects=MAX_REDIRECTS,
+        timeout=_NO_CLIENT_TIMEOUT,
+    ) as response:
+        return await _read_at_most(response, spec.max_body), response.status, response.charset
 
 
 def judge(spec: HttpCheck, status: int, body: str, latency: float) -> Outcome:

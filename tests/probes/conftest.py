@@ -10,13 +10,14 @@ import pytest
 
 from statusbot.model import utcnow
 from statusbot.probes.base import Heartbeats, ProbeContext, TlsContexts
+from statusbot.probes.http import make_session
 from tests.probes.certs import Authority
 
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """Made the way the runtime makes it: a fresh connection per check."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as client:
+    """The daemon's own session: a fresh connection per check, cookies per run."""
+    async with make_session() as client:
         yield client
 
 

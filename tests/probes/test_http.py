@@ -59,9 +59,28 @@ def make_app(release: asyncio.Event) -> web.Application:
         await release.wait()
         return web.Response()
 
+    async def login(_: web.Request) -> web.Response:
+        response = web.Response(text="logged in")
+        response.set_cookie("session", "alive")
+        return response
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.Response(text=f"session={request.cookies.get('session', 'none')}")
+
+    async def bounce(request: web.Request) -> web.Response:
+        """A cookie check: the first visit sets a cookie and comes back for it."""
+        if request.cookies.get("seen") == "1":
+            return web.Response(text="welcome back")
+        response = web.HTTPFound("/bounce")
+        response.set_cookie("seen", "1")
+        raise response
+
     app = web.Application()
     app.add_routes(
         [
+            web.get("/login", login),
+            web.get("/whoami", whoami),
+            web.get("/bounce", bounce),
             web.get("/ok", ok),
             web.get("/fail", fail),
             web.get("/slow", slow),
@@ -207,6 +226,24 @@ async def test_redirects_followed_or_reported(target: Target, ctx: ProbeContext)
     looping = await probe(check(target.url("/loop")), ctx)
     assert looping.state is State.DOWN
     assert looping.reason.startswith(f"too many redirects from {target.url('/loop')}")
+
+
+async def test_cookies_carry_within_one_run_and_never_to_another(
+    target: Target, ctx: ProbeContext
+) -> None:
+    bounce = check(target.url("/bounce"), expect={"body_contains": "welcome back"})
+    assert (await probe(bounce, ctx)).state is State.UP  # the redirect chain kept its cookie
+    assert (await probe(bounce, ctx)).state is State.UP  # and the next run starts afresh
+    logged_in = check(target.url("/login"))
+    no_session = check(target.url("/whoami"), expect={"body_contains": "session=none"})
+    assert (await probe(logged_in, ctx)).state is State.UP
+    assert (await probe(no_session, ctx)).state is State.UP
+    # side by side, as the daemon runs checks: each in its own task
+    outcomes = await asyncio.gather(
+        *(run_check(spec, ctx, 5.0) for spec in (logged_in, bounce, no_session, no_session))
+    )
+    assert [o.state for o in outcomes] == [State.UP] * 4, [o.reason for o in outcomes]
+    assert len(ctx.session.cookie_jar) == 0
 
 
 async def test_header_secrets_are_sent_but_never_shown(target: Target, ctx: ProbeContext) -> None:
