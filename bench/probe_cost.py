@@ -17,6 +17,7 @@ probes it answered. Each probe of either tool opens a new TCP (and TLS) connecti
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -257,6 +258,37 @@ def statusbot_cost(
     )
 
 
+def tls_floor_cost(nginx: Nginx, seconds: float) -> tuple[float, int]:
+    """(CPU seconds, connections) of ``openssl s_time -new`` against nginx's HTTPS port: a full
+    TLS handshake, certificate verified, and a GET per connection, in C and nothing else. No
+    client on this host's OpenSSL can do an HTTPS check for less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    address, span = f"127.0.0.1:{nginx.https_port}", str(max(1, round(seconds)))
+    verified = ["-CAfile", str(nginx.cert), "-verify", "1"]
+    done = subprocess.run(
+        [
+            "openssl",
+            "s_time",
+            "-connect",
+            address,
+            "-new",
+            "-time",
+            span,
+            "-www",
+            "/health",
+            *verified,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # "4388 connections in 3.02s; 1452.98 connections/user sec, bytes read 636260"
+    line = next(x for x in done.stdout.splitlines() if " connections in " in x)
+    return cpu, int(line.split()[0])
+
+
 def per_1000(cpu: float, n: float) -> float:
     return cpu / n * 1000 if n else float("inf")
 
@@ -312,6 +344,12 @@ def run(
                     f"aiohttp alone, {scheme.upper()}",
                     f"{floor:.2f} CPU-s / 1,000 ({floor_ok} requests ok)",
                 )
+                if scheme == "https":
+                    c_cpu, c_conns = tls_floor_cost(nginx, seconds)
+                    report.row(
+                        "TLS in C alone (openssl s_time -new), HTTPS",
+                        f"{per_1000(c_cpu, c_conns):.2f} CPU-s / 1,000 ({c_conns} connections)",
+                    )
                 report.row(
                     f"statusbot − aiohttp alone, side by side, {scheme.upper()}",
                     f"{ours.paired - ours.paired_floor:+.2f} CPU-s / 1,000 (statusbot "
@@ -338,7 +376,10 @@ def run(
         "on this client and asyncio's event loop); 'side by side' runs the daemon and aiohttp "
         "alone at once for the same seconds, so that what statusbot adds to its client is "
         "measured on the same host minute (this host's speed drifts by a third over an "
-        "evening, for every process alike)."
+        "evening, for every process alike); 'TLS in C alone' is OpenSSL's own benchmark "
+        "client making full handshakes (certificate verified) with a GET, as fast as it "
+        "can: what this host's OpenSSL charges for an HTTPS check before any HTTP client, "
+        "language or scheduler."
     )
     return report
 
