@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from statusbot import config as configmod
 from statusbot.model import DeliveryStatus, EventKind, Phase, State
+from statusbot.runtime import Daemon as InProcessDaemon
 from tests.e2e.conftest import Daemon, Target, read_store, wait_for, write_config
 
 
@@ -132,3 +139,39 @@ def test_sigkill_right_after_the_transition_loses_nothing_and_repeats_nothing(
     log = daemon.log.read_text()
     assert "── console · incident.opened" in log
     assert "── console · incident.resolved" in log
+
+
+async def test_a_page_build_that_takes_long_holds_up_no_incident(
+    tmp_path: Path, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page is built on its own thread: while a build hangs, results are still written
+    and the outage still opens its incident (on the writer thread it had to wait). After a long
+    build the page rests a while; a stop does not wait for that rest."""
+    building, release, built = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_build(*_: object) -> None:
+        building.set()
+        release.wait(timeout=60)  # a page of 1,000 busy components takes 1.6 s; this, longer
+        built.set()
+
+    config = configmod.load(write_config(tmp_path, target.port))
+    daemon = InProcessDaemon(config, build_site=slow_build)
+    running = asyncio.create_task(daemon.run())
+
+    async def until(what: str, probe: Callable[[], object]) -> None:
+        await asyncio.to_thread(wait_for, what, probe)
+
+    def state() -> State | None:
+        return read_store(tmp_path, lambda tx: tx.component_states().get("api", (None,))[0])
+
+    try:
+        await until("a page build to start", building.is_set)
+        await until("the component to be up", lambda: state() is State.UP)
+        target.down()
+        await until("the incident", lambda: read_store(tmp_path, lambda tx: tx.incidents()))
+        assert not built.is_set()  # all the while, the first build hung
+    finally:
+        release.set()
+        daemon.stop()
+        assert await asyncio.wait_for(running, 60) == 0
+    assert "still sending" not in caplog.text  # the resting page was taken for a channel
