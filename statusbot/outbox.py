@@ -2,9 +2,9 @@
 
 Each delivery is claimed (``sending``, attempt counted, durable) before the network call and
 settled after it, so a crash at any instant leaves a row that the next start retries with the
-same idempotency key (Mastodon answers the original post; X refuses the duplicate, which counts
-as sent). What a failure means is the publisher's to say (``Failure``); what to do about it is
-decided here:
+same idempotency key (Mastodon answers the original post; X refuses the duplicate, and the post
+it repeats is read back). What a failure means is the publisher's to say (``Failure``); what to
+do about it is decided here:
 
 ======================  =================================================================
 TRANSIENT, AMBIGUOUS    retry with exponential backoff and jitter (same idempotency key)
@@ -12,7 +12,8 @@ RATE_LIMITED            retry at the channel's reset time; the whole channel wai
 TOO_LONG                refit to the limit the channel told us, retry once at once
 PARENT_GONE             the post we reply to was deleted: post as a new thread (the text
                         carries the incident link), retry once at once
-DUPLICATE               already posted: sent, id unknown (the next update replies further up)
+DUPLICATE               already posted, and the channel could not say which post: sent, id
+                        unknown (the next update replies further up)
 AUTH, REJECTED          stop this delivery (``dropped``, error kept); AUTH also pauses the
                         channel — ``statusbot outbox retry`` after fixing the token
 ======================  =================================================================

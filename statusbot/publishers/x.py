@@ -1,16 +1,24 @@
 """X (Twitter): one post per delivery through tweepy's ``Client.create_tweet``, threaded by reply.
 
 X has no idempotency key and refuses a repeated text, so every text must be unique (the templates
-add the update number and time) and a "duplicate content" refusal means "already posted, id
-unknown" (``Failure.DUPLICATE``). tweepy hard-codes ``https://api.twitter.com`` and sends without
-a timeout; ``XAdapter``, mounted on the client's session, adds both the timeout and a base-URL
-rewrite (``api_base``, e.g. ``https://api.x.com``, or a loopback test server). Every call runs in
-a worker thread. Rate-limit headers of every answer are kept (``remaining()``) for budgeting.
+add the update number and time) and a "duplicate content" refusal means "already posted": an
+earlier attempt got through and its answer was lost. The publisher then reads the account's
+latest posts back to learn that post's id, so the thread goes on from it; where X will not tell
+(reading barred by the plan, rate-limited, down) or the post is not among them, the refusal
+stands (``Failure.DUPLICATE``: sent, id unknown). tweepy hard-codes ``https://api.twitter.com``
+and sends without a timeout; ``XAdapter``, mounted on the client's session, adds both the timeout
+and a base-URL rewrite (``api_base``, e.g. ``https://api.x.com``, or a loopback test server).
+Every call runs in a worker thread. Rate-limit headers of every answer are kept
+(``remaining()``) for budgeting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
+import logging
+import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, cast
@@ -26,9 +34,13 @@ from statusbot.publishers.base import Failure, Limit, Message, PostRef, PublishE
 from statusbot.publishers.social import TWEEPY_HOST, XChannel
 
 MAX_WEIGHTED = 280
+READ_BACK = 20  # latest posts read to find the one X refused to post again (5-100 allowed)
 _GRACE = 2.0  # seconds past the socket timeouts before the worker thread is given up on
 
 # header prefix → the name remaining()/resets() use
+_LINK = re.compile(r"https?://\S+")
+log = logging.getLogger(__name__)
+
 _LIMITS = {
     "x-rate-limit": "window",
     "x-user-limit-24hour": "user_24h",
@@ -83,6 +95,7 @@ class XPublisher:
         self._deadline = sum(timeouts) + _GRACE
         self._remaining: dict[str, int] = {}
         self._resets: dict[str, datetime] = {}
+        self._user_id: str | None = None  # the account's, once a read-back asked for it
 
     def __repr__(self) -> str:
         return f"XPublisher(api_base={self.settings.api_base!r})"
@@ -117,9 +130,15 @@ class XPublisher:
             ) from None
         except tweepy.HTTPException as exc:
             self._record(exc.response.headers)
-            raise self._classify(exc) from None
-        self._record(response.headers)
-        return _post_ref(response)
+            error = self._classify(exc)
+        else:
+            self._record(response.headers)
+            return _post_ref(response)
+        if error.failure is Failure.DUPLICATE:
+            found = await self._read_back(msg.text, parent)
+            if found is not None:
+                return found
+        raise error
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -129,6 +148,45 @@ class XPublisher:
         """The blocking call (worker thread)."""
         return cast(
             requests.Response, self.client.create_tweet(text=text, in_reply_to_tweet_id=parent)
+        )
+
+    async def _read_back(self, text: str, parent: str | None) -> PostRef | None:
+        """The post X just refused to repeat, found among the account's latest; None when it
+        is not there or X does not say (one page of reads, only after a duplicate refusal)."""
+        try:
+            latest = await asyncio.wait_for(asyncio.to_thread(self._latest), 2 * self._deadline)
+            posts = [p for p in latest.json().get("data") or [] if "id" in p and "text" in p]
+        except (
+            TimeoutError,
+            requests.RequestException,
+            tweepy.HTTPException,
+            ValueError,  # not JSON
+            LookupError,  # JSON of another shape
+            TypeError,
+            AttributeError,
+        ) as exc:
+            reason = _one_line(str(exc)) or type(exc).__name__
+            log.info("x: a duplicate was refused and its post could not be read back: %s", reason)
+            return None
+        want = _comparable(text)
+        for post in posts:
+            if _replied_to(post) == parent and _comparable(html.unescape(post["text"])) == want:
+                return PostRef(id=str(post["id"]), url=f"https://x.com/i/web/status/{post['id']}")
+        return None
+
+    def _latest(self) -> requests.Response:
+        """The account's latest posts, newest first (blocking; worker thread)."""
+        if self._user_id is None:
+            me = cast(requests.Response, self.client.get_me(user_auth=True))
+            self._user_id = str(me.json()["data"]["id"])
+        return cast(
+            requests.Response,
+            self.client.get_users_tweets(
+                self._user_id,
+                max_results=READ_BACK,
+                tweet_fields=["referenced_tweets"],
+                user_auth=True,
+            ),
         )
 
     def _record(self, headers: Mapping[str, str]) -> None:
@@ -194,6 +252,16 @@ def _post_ref(response: requests.Response) -> PostRef:
             Failure.AMBIGUOUS,
         ) from None
     return PostRef(id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+
+
+def _replied_to(post: Mapping[str, Any]) -> str | None:
+    refs = post.get("referenced_tweets") or []
+    return next((str(r["id"]) for r in refs if r.get("type") == "replied_to"), None)
+
+
+def _comparable(text: str) -> str:
+    """``text`` as X gives it back: every link is a t.co link then, and spacing may differ."""
+    return " ".join(_LINK.sub("<link>", unicodedata.normalize("NFC", text)).split())
 
 
 def _int(value: str | None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import requests
 from statusbot.model import Event, EventKind
 from statusbot.publishers.base import Failure, Message, PostRef, PublishError
 from statusbot.publishers.x import TWEEPY_HOST, XAdapter, XChannel, XPublisher
-from tests.support.x_server import XServer
+from tests.support.x_server import DUPLICATE, XServer
 
 # Planted secrets: distinct, so a leak of any one of them is caught.
 CK, CS, AT, ATS = "ck-PLANTED-7f1a", "cs-PLANTED-93be", "at-PLANTED-c4d2", "ats-PLANTED-5e60"
@@ -86,11 +87,34 @@ async def test_accepts_answers_with_edit_history() -> None:
     assert ref.id == server.live()[0].id
 
 
-async def test_repeated_text_is_duplicate(x: XPublisher) -> None:
-    await x.publish(message("Still investigating"), None)
+async def test_a_refused_repeat_is_read_back_as_the_post_it_repeats(
+    x: XPublisher, server: XServer
+) -> None:
+    """X refuses a text it already has and does not say which post that is: one page of the
+    account's latest posts tells, read back as X gives it (links on t.co, & escaped)."""
+    link = "https://status.example.com/incidents/12?from=x&lang=en"
+    first = await x.publish(message(f"API down & slow · 07:00 UTC {link}"), None)
+    update = await x.publish(message("Still investigating · 07:10 UTC", 2), first)
+    assert await x.publish(message(f"API down & slow · 07:00 UTC {link}"), None) == first
+    assert server.reads == 2  # who am I, then the latest posts
+    assert await x.publish(message("Still investigating · 07:10 UTC", 2), first) == update
+    assert server.reads == 3  # the account's id is kept
+    assert len(server.live()) == 2
+
+
+async def test_a_refused_repeat_stays_unknown_when_x_will_not_say(
+    x: XPublisher, server: XServer
+) -> None:
+    first = await x.publish(message("Still investigating"), None)
+    other = await x.publish(message("Another thread"), None)
+    # the same text under another parent is not the post: nothing is taken for it
+    server.fail_next(1, 403, DUPLICATE)
+    assert (await fails(x, "Still investigating", other)).failure is Failure.DUPLICATE
+    server.reads_forbidden = True  # a plan without reads: the refusal stands
     err = await fails(x, "Still investigating")
     assert err.failure is Failure.DUPLICATE
     assert not err.permanent
+    assert [p.id for p in server.live()] == [first.id, other.id]
 
 
 async def test_legacy_code_187_is_duplicate(x: XPublisher, server: XServer) -> None:
@@ -166,7 +190,7 @@ async def test_server_gone_is_ambiguous(x: XPublisher, server: XServer) -> None:
     assert (await fails(x, "Update 1")).failure is Failure.AMBIGUOUS
 
 
-async def test_answer_lost_after_create_is_ambiguous_then_duplicate(
+async def test_answer_lost_after_create_is_ambiguous_then_read_back(
     x: XPublisher, server: XServer
 ) -> None:
     server.stall_after_create_next(1)
@@ -175,8 +199,11 @@ async def test_answer_lost_after_create_is_ambiguous_then_duplicate(
     assert err.failure is Failure.AMBIGUOUS
     assert time.monotonic() - started < 3
     assert [p.text for p in server.live()] == ["API down · 07:00 UTC"]  # it was posted
-    assert (await fails(x, "API down · 07:00 UTC")).failure is Failure.DUPLICATE
-    assert len(server.live()) == 1
+    again = await x.publish(message("API down · 07:00 UTC"), None)  # refused, then read back
+    assert again.id == server.live()[0].id
+    update = await x.publish(message("Update 1 · 07:10 UTC", 2), again)
+    assert [p.reply_to for p in server.live()] == [None, again.id]  # the thread goes on
+    assert update.id == server.live()[1].id
 
 
 async def test_wrong_keys_are_auth(server: XServer) -> None:
@@ -226,12 +253,16 @@ async def test_rate_limit_headers_are_recorded(x: XPublisher) -> None:
     assert all(at > datetime.now(UTC) for at in x.resets().values())
 
 
-async def test_no_secret_in_repr_or_errors(server: XServer) -> None:
+async def test_no_secret_in_repr_or_errors(
+    server: XServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="statusbot.publishers.x")
     settings = channel(server.base_url)
     publisher = XPublisher(settings)
     errors = []
     await publisher.publish(message("one"), None)
-    errors.append(await fails(publisher, "one"))  # duplicate
+    server.reads_forbidden = True
+    errors.append(await fails(publisher, "one"))  # duplicate, not read back
     server.fail_next(1, 401, {"title": "Unauthorized", "detail": "Unauthorized"})
     errors.append(await fails(publisher, "two"))
     server.fail_next(1, 400, {"title": "Invalid Request", "detail": "bad"})
@@ -242,6 +273,8 @@ async def test_no_secret_in_repr_or_errors(server: XServer) -> None:
 
     shown = [repr(settings), str(settings), settings.model_dump_json(), repr(publisher)]
     shown += [f"{e!s} {e!r}" for e in errors]
+    assert "could not be read back: 403 Forbidden" in caplog.text
+    shown.append(caplog.text)
     for text in shown:
         for secret in SECRETS:
             assert secret not in text

@@ -7,10 +7,19 @@ increasing. Refusals: 401 without an OAuth header (or with the wrong consumer ke
 JSON for a duplicate text, 403 code 385 for a reply to an unknown or deleted post, 400 for a text
 whose weighted length is over 280. Faults are programmable (``fail_next``, ``ratelimit_next``,
 ``stall_after_create_next``) and the posts are kept for the test to inspect (``posts``).
+
+Reading back: ``GET /2/users/me`` (``{"data":{"id","name","username"}}``) and
+``GET /2/users/:id/tweets`` (newest first, ``max_results`` 5-100, ``meta`` with
+``result_count``/``newest_id``/``oldest_id``/``next_token``; ``referenced_tweets`` only when
+``tweet.fields`` asks for it). As X does, the text read back has every link shortened to t.co and
+``&``, ``<``, ``>`` escaped. ``reads_forbidden`` answers reads with the 403 "client-forbidden"
+problem JSON of an app whose plan does not include them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 import re
 import threading
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl
 
 from twitter_text import parse_tweet  # type: ignore[import-untyped]
 
@@ -52,6 +62,19 @@ UNAUTHORIZED = {
     "detail": "Unauthorized",
 }
 RATE_LIMITED = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
+READS_FORBIDDEN = {
+    "client_id": "26994371",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys "
+    "and tokens from a Twitter developer App that is attached to a Project. You can create a "
+    "project via the developer portal.",
+    "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+USER_ID = "1587297543871709185"
+_LINK = re.compile(r"https?://\S+")
 
 
 @dataclass
@@ -83,6 +106,8 @@ class XServer:
         self.edit_history = edit_history
         self.posts: dict[str, Post] = {}
         self.requests = 0  # every POST /2/tweets that arrived
+        self.reads = 0  # every GET that arrived
+        self.reads_forbidden = False
         self.window_limit, self.window_left = 200, 200
         self.user_limit, self.user_left = 100, 100
         self.app_limit, self.app_left = 10_000, 10_000
@@ -184,6 +209,40 @@ class XServer:
             self._stalls -= int(stall)
             return 201, {"data": data}, {**headers, **self._limit_headers()}, stall
 
+    def read(self, auth: str, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Answer one ``GET``: (status, body)."""
+        with self._lock:
+            self.reads += 1
+            if not _authorized(auth, self.consumer_key):
+                return 401, UNAUTHORIZED
+            if self.reads_forbidden:
+                return 403, READS_FORBIDDEN
+            if path == "/2/users/me":
+                return 200, {
+                    "data": {"id": USER_ID, "name": "Example Status", "username": "examplestatus"}
+                }
+            if path != f"/2/users/{USER_ID}/tweets":
+                return 404, {"title": "Not Found Error", "type": "about:blank", "status": 404}
+            return self._timeline(query)
+
+    def _timeline(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        wanted = int(query.get("max_results", "10"))
+        if not 5 <= wanted <= 100:
+            return 400, {"title": "Invalid Request", "type": "about:blank", "status": 400}
+        fields = set(query.get("tweet.fields", "").split(","))
+        newest = sorted(self.live(), key=lambda p: int(p.id), reverse=True)
+        page = [_as_read(post, fields) for post in newest[:wanted]]
+        if not page:
+            return 200, {"meta": {"result_count": 0}}
+        meta: dict[str, Any] = {
+            "result_count": len(page),
+            "newest_id": page[0]["id"],
+            "oldest_id": page[-1]["id"],
+        }
+        if len(newest) > wanted:
+            meta["next_token"] = "7140dibdnow9c7btw4b0jcz0zu8ra5ye2cn7zjfyjwzpz"
+        return 200, {"data": page, "meta": meta}
+
     def _limit_headers(self) -> dict[str, str]:
         now = int(time.time())
         return {
@@ -202,6 +261,22 @@ class XServer:
         self._release.wait()
 
 
+def _as_read(post: Post, fields: set[str]) -> dict[str, Any]:
+    """A post as X reads it back: links shortened to t.co, ``& < >`` escaped."""
+
+    def short(link: re.Match[str]) -> str:
+        return "https://t.co/" + hashlib.sha256(link[0].encode()).hexdigest()[:10]
+
+    out: dict[str, Any] = {
+        "id": post.id,
+        "text": html.escape(_LINK.sub(short, post.text), quote=False),
+        "edit_history_tweet_ids": [post.id],
+    }
+    if "referenced_tweets" in fields and post.reply_to is not None:
+        out["referenced_tweets"] = [{"type": "replied_to", "id": post.reply_to}]
+    return out
+
+
 def _authorized(auth: str, consumer_key: str | None) -> bool:
     if not auth.startswith("OAuth ") or "oauth_signature=" not in auth:
         return False
@@ -211,7 +286,14 @@ def _authorized(auth: str, consumer_key: str | None) -> bool:
     return match is not None and match[1] == consumer_key
 
 
-_REASONS = {201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+}
 
 
 def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
@@ -232,6 +314,16 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
                 server.wait_released()
                 self.close_connection = True
                 return
+            self._answer(status, answer, headers)
+
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            status, answer = server.read(
+                self.headers.get("authorization", ""), path, dict(parse_qsl(query))
+            )
+            self._answer(status, answer, {})
+
+        def _answer(self, status: int, answer: dict[str, Any], headers: dict[str, str]) -> None:
             payload = json.dumps(answer, separators=(",", ":")).encode()
             self.send_response(status, _REASONS.get(status))
             self.send_header("content-type", "application/json; charset=utf-8")
