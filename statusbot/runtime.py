@@ -107,12 +107,15 @@ SiteBuilder = Callable[[Store, Config, datetime], object]
 """Builds the page from the store: ``page.site.build``."""
 
 
-def build_page(build: SiteBuilder, *args: Any) -> None:
-    """``site.build(*args)`` with the cyclic GC paused, then the freed heap given back.
+def build_page(build: SiteBuilder, *args: Any) -> float:
+    """``site.build(*args)`` with the cyclic GC paused, then the freed heap given back; returns
+    the CPU seconds the build's thread spent (a build that waits on the GIL or the disk costs
+    its wall time, not that).
 
     A build of 1,000 components makes a few million short-lived objects; collections they
     triggered in the building thread walked all of them while holding the GIL, so the event
     loop stood still (runs started 250 ms late). Reference counting frees them anyway."""
+    started = time.thread_time()
     was = gc.isenabled()
     gc.disable()
     try:
@@ -121,6 +124,7 @@ def build_page(build: SiteBuilder, *args: Any) -> None:
         if was:
             gc.enable()
     give_back_memory()
+    return time.thread_time() - started
 
 
 def give_back_memory() -> None:
@@ -384,20 +388,22 @@ class Daemon:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = time.monotonic()
+            # cleared before the build reads the store: whatever changes from here on, during
+            # the build too (it runs beside the writer), asks for the next one
+            self._page_dirty.clear()
             try:
                 store = self.store
                 assert store is not None
-                await loop.run_in_executor(
+                cost = await loop.run_in_executor(
                     self._page_pool, build_page, self._build_site, store, self.config, self.clock()
                 )
             except Exception:
                 log.exception("could not build the page")
-            self._page_dirty.clear()
-            # a big page (1,000 components) costs ~1 s: while things change by the second,
-            # spend at most 1/PAGE_COST_SHARE of the time (and of a core) on it
-            took = time.monotonic() - started
+                cost = time.monotonic() - started
+            # a big page (1,000 components) costs ~1 s of CPU: while things change by the
+            # second, spend at most 1/PAGE_COST_SHARE of a core on it
             with contextlib.suppress(TimeoutError):  # a stop does not wait for the pause
-                async with asyncio.timeout(max(PAGE_MIN_GAP, took * PAGE_COST_SHARE)):
+                async with asyncio.timeout(max(PAGE_MIN_GAP, cost * PAGE_COST_SHARE)):
                     await stop.wait()
             if stop.is_set():
                 return

@@ -17,6 +17,7 @@ import pytest
 from statusbot import config as configmod
 from statusbot.model import DeliveryStatus, EventKind, Phase, State
 from statusbot.runtime import Daemon as InProcessDaemon
+from statusbot.store import Store
 from tests.e2e.conftest import Daemon, Target, read_store, wait_for, write_config
 
 
@@ -145,14 +146,19 @@ async def test_a_page_build_that_takes_long_holds_up_no_incident(
     tmp_path: Path, target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The page is built on its own thread: while a build hangs, results are still written
-    and the outage still opens its incident (on the writer thread it had to wait). After a long
-    build the page rests a while; a stop does not wait for that rest."""
+    and the outage still opens its incident (on the writer thread it had to wait), and the page
+    is built again to show it. After a build the page rests a while; a stop does not wait for
+    that rest."""
     building, release, built = threading.Event(), threading.Event(), threading.Event()
+    builds: list[bool] = []  # per build: did the store hold an incident when it began?
 
-    def slow_build(*_: object) -> None:
-        building.set()
-        release.wait(timeout=60)  # a page of 1,000 busy components takes 1.6 s; this, longer
-        built.set()
+    def slow_build(store: Store, *_: object) -> None:
+        with store.read() as tx:
+            builds.append(bool(tx.incidents()))
+        if len(builds) == 1:
+            building.set()
+            release.wait(timeout=60)  # a busy page of 1,000 components takes 1.6 s; this, longer
+            built.set()
 
     config = configmod.load(write_config(tmp_path, target.port))
     daemon = InProcessDaemon(config, build_site=slow_build)
@@ -170,6 +176,10 @@ async def test_a_page_build_that_takes_long_holds_up_no_incident(
         target.down()
         await until("the incident", lambda: read_store(tmp_path, lambda tx: tx.incidents()))
         assert not built.is_set()  # all the while, the first build hung
+        release.set()
+        # the incident came during that build: the page is built again, soon, to show it
+        await until("a build that shows the incident", lambda: True in builds)
+        assert builds[0] is False
     finally:
         release.set()
         daemon.stop()
