@@ -153,25 +153,25 @@ class XPublisher:
     async def _read_back(self, text: str, parent: str | None) -> PostRef | None:
         """The post X just refused to repeat, found among the account's latest; None when it
         is not there or X does not say (one page of reads, only after a duplicate refusal)."""
+        want = _comparable(text)
         try:
             latest = await asyncio.wait_for(asyncio.to_thread(self._latest), 2 * self._deadline)
-            posts = [p for p in latest.json().get("data") or [] if "id" in p and "text" in p]
+            for post in latest.json().get("data") or []:
+                if _replied_to(post) == parent and _comparable(html.unescape(post["text"])) == want:
+                    return PostRef(
+                        id=str(post["id"]), url=f"https://x.com/i/web/status/{post['id']}"
+                    )
         except (
             TimeoutError,
             requests.RequestException,
             tweepy.HTTPException,
             ValueError,  # not JSON
-            LookupError,  # JSON of another shape
+            LookupError,  # JSON of another shape…
             TypeError,
-            AttributeError,
+            AttributeError,  # …with lists, strings or numbers where objects belong
         ) as exc:
             reason = _one_line(str(exc)) or type(exc).__name__
             log.info("x: a duplicate was refused and its post could not be read back: %s", reason)
-            return None
-        want = _comparable(text)
-        for post in posts:
-            if _replied_to(post) == parent and _comparable(html.unescape(post["text"])) == want:
-                return PostRef(id=str(post["id"]), url=f"https://x.com/i/web/status/{post['id']}")
         return None
 
     def _latest(self) -> requests.Response:
