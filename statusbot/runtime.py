@@ -203,7 +203,8 @@ class Daemon:
         self._extra_runs: set[str] = set()  # checks whose running probe is an extra run
         self.slots = Slots()
         self._canary_nudged: datetime | None = None
-        self._reloading: asyncio.Task[bool] | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False  # a SIGHUP came while a reload ran: read the config again
         self._page_dirty = asyncio.Event()
         self.metrics = Metrics()
         self._metrics_db: tuple[dict[str, tuple[State, datetime]], int, dict[str, OutboxStats]] = (
@@ -648,9 +649,18 @@ class Daemon:
             log.warning("stopping; this SIGHUP is ignored")
             return
         if self._reloading and not self._reloading.done():
-            log.warning("a reload is already running; this SIGHUP is ignored")
+            # the file may have changed again since the running reload read it
+            self._reload_again = True
+            log.info("a reload is running; the config is read again once it ends")
             return
-        self._reloading = asyncio.create_task(self.reload(), name="reload")
+        self._reloading = asyncio.create_task(self._reloads(), name="reload")
+
+    async def _reloads(self) -> None:
+        """Reload, and again while SIGHUPs came meanwhile: the last edit always takes effect."""
+        self._reload_again = True
+        while self._reload_again and not self._stop.is_set():
+            self._reload_again = False
+            await self.reload()
 
     async def reload(self) -> bool:
         """``_reload`` between RELOADING=1 and READY=1 (sent whatever the outcome)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -185,3 +186,37 @@ async def test_a_page_build_that_takes_long_holds_up_no_incident(
         daemon.stop()
         assert await asyncio.wait_for(running, 60) == 0
     assert "still sending" not in caplog.text  # the resting page was taken for a channel
+
+
+async def test_a_sighup_during_a_reload_reads_the_config_again(
+    tmp_path: Path, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator edits and reloads, then edits and reloads again while the first reload is
+    still running (it has read the file): the second edit takes effect too."""
+    caplog.set_level(logging.INFO, logger="statusbot")
+    path = write_config(tmp_path, target.port)
+    daemon = InProcessDaemon(configmod.load(path), path)
+
+    class EditAgain(logging.Handler):
+        """Inside the first reload, right after it has read and applied the file."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("config reloaded") and "v3" not in path.read_text():
+                path.write_text(path.read_text().replace("Public API v2", "Public API v3"))
+                daemon._on_sighup()
+
+    again = EditAgain()
+    logging.getLogger("statusbot").addHandler(again)
+    running = asyncio.create_task(daemon.run())
+    try:
+        await asyncio.to_thread(wait_for, "the daemon", lambda: "statusbot running" in caplog.text)
+        path.write_text(path.read_text().replace("Public API", "Public API v2"))
+        daemon._on_sighup()
+        assert daemon._reloading is not None
+        await asyncio.wait_for(daemon._reloading, 60)
+        assert caplog.text.count("config reloaded") == 2
+        assert [c.name for c in daemon.config.components] == ["Public API v3"]
+    finally:
+        logging.getLogger("statusbot").removeHandler(again)
+        daemon.stop()
+        assert await asyncio.wait_for(running, 60) == 0
