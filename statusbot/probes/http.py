@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp.abc import AbstractCookieJar
 from aiohttp.typedefs import LooseCookies
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FilePath, field_validator
 from pydantic_core import PydanticCustomError
@@ -59,7 +60,8 @@ class RunCookies(aiohttp.DummyCookieJar):
         jar.update_cookies(cookies, response_url)
 
     def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
-        aiohttp.abc.AbstractCookieJar.update_cookies_from_headers(self, headers, response_url)
+        # DummyCookieJar drops them; the base class parses them into update_cookies
+        AbstractCookieJar.update_cookies_from_headers(self, headers, response_url)
 
     def filter_cookies(self, request_url: URL) -> BaseCookie[str]:
         jar = _RUN_JAR.get()

@@ -158,9 +158,7 @@ class XPublisher:
             latest = await asyncio.wait_for(asyncio.to_thread(self._latest), 2 * self._deadline)
             for post in latest.json().get("data") or []:
                 if _replied_to(post) == parent and _comparable(html.unescape(post["text"])) == want:
-                    return PostRef(
-                        id=str(post["id"]), url=f"https://x.com/i/web/status/{post['id']}"
-                    )
+                    return _ref(str(post["id"]))
         except (
             TimeoutError,
             requests.RequestException,
@@ -251,6 +249,10 @@ def _post_ref(response: requests.Response) -> PostRef:
             f"x: {response.status_code} without a post id in the body; the post may exist",
             Failure.AMBIGUOUS,
         ) from None
+    return _ref(post_id)
+
+
+def _ref(post_id: str) -> PostRef:
     return PostRef(id=post_id, url=f"https://x.com/i/web/status/{post_id}")
 
 

@@ -243,7 +243,6 @@ async def test_cookies_carry_within_one_run_and_never_to_another(
         *(run_check(spec, ctx, 5.0) for spec in (logged_in, bounce, no_session, no_session))
     )
     assert [o.state for o in outcomes] == [State.UP] * 4, [o.reason for o in outcomes]
-    assert len(ctx.session.cookie_jar) == 0
 
 
 async def test_header_secrets_are_sent_but_never_shown(target: Target, ctx: ProbeContext) -> None:
